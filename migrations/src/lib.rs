@@ -1,0 +1,19 @@
+//! The schema, as an ordered list of migrations. A migration that has shipped is never edited:
+//! a change is a new migration. Every migration runs on SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+mod m20261123_000002_audit_log;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_audit_log::Migration),
+        ]
+    }
+}
