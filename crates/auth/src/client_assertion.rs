@@ -142,7 +142,10 @@ pub fn claimed_client_id(assertion: &str) -> Result<String, TokenError> {
 
 impl ClientAssertions {
     pub fn new(config: ClientAssertionConfig) -> Result<ClientAssertions, AuthError> {
-        if config.audiences.is_empty() || config.max_lifetime_seconds == 0 || config.replay_capacity == 0 {
+        if config.audiences.is_empty()
+            || config.max_lifetime_seconds == 0
+            || config.replay_capacity == 0
+        {
             return Err(AuthError::InvalidConfig);
         }
         Ok(ClientAssertions {
@@ -186,7 +189,12 @@ impl ClientAssertions {
         if sub != client_id {
             return Err(TokenError::WrongSubject);
         }
-        if !self.config.audiences.iter().any(|wanted| aud.contains(wanted)) {
+        if !self
+            .config
+            .audiences
+            .iter()
+            .any(|wanted| aud.contains(wanted))
+        {
             return Err(TokenError::WrongAudience);
         }
         let now_unix = now.timestamp();
@@ -201,7 +209,13 @@ impl ClientAssertions {
         self.remember(client_id, jti, exp + leeway, now_unix)
     }
 
-    fn remember(&self, client_id: &str, jti: String, until: i64, now: i64) -> Result<(), TokenError> {
+    fn remember(
+        &self,
+        client_id: &str,
+        jti: String,
+        until: i64,
+        now: i64,
+    ) -> Result<(), TokenError> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (client_id.to_owned(), jti);
         if seen.get(&key).is_some_and(|remembered| *remembered > now) {

@@ -117,7 +117,9 @@ fn form_urldecode(raw: &str) -> Result<zeroize::Zeroizing<String>, AuthError> {
     let bytes = raw.as_bytes();
     for (idx, byte) in bytes.iter().enumerate() {
         if *byte == b'%' {
-            let hex_pair = bytes.get(idx + 1..idx + 3).ok_or(AuthError::BasicMalformed)?;
+            let hex_pair = bytes
+                .get(idx + 1..idx + 3)
+                .ok_or(AuthError::BasicMalformed)?;
             if !hex_pair.iter().all(u8::is_ascii_hexdigit) {
                 return Err(AuthError::BasicMalformed);
             }
@@ -134,6 +136,7 @@ fn form_urldecode(raw: &str) -> Result<zeroize::Zeroizing<String>, AuthError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -176,7 +179,10 @@ mod tests {
             (basic("client-1:whs_abc"), Some(("client-1", "whs_abc"))),
             (basic("a%3Ab:s%2Bt+u"), Some(("a:b", "s+t u"))),
             (basic("id:sec:ret"), Some(("id", "sec:ret"))),
-            (format!("basic {}", STANDARD.encode("id:s")), Some(("id", "s"))),
+            (
+                format!("basic {}", STANDARD.encode("id:s")),
+                Some(("id", "s")),
+            ),
             (basic("id"), None),
             (basic(":secret"), None),
             (basic("id:"), None),
@@ -191,7 +197,10 @@ mod tests {
             ("Basic aWQ6cw".to_owned(), None),
             ("Basic aWQ6cw==x".to_owned(), None),
             ("Basic aWQ6cw== ".to_owned(), None),
-            (format!("Basic {}", STANDARD.encode([0x69, 0x3a, 0xff])), None),
+            (
+                format!("Basic {}", STANDARD.encode([0x69, 0x3a, 0xff])),
+                None,
+            ),
             (long, None),
         ];
         for (header, want) in cases {

@@ -140,7 +140,10 @@ fn parse_jwks(jwks_json: &str) -> Result<Vec<ExternalKey>, AuthError> {
         let Ok(jwk) = serde_json::from_value::<Jwk>(raw) else {
             continue;
         };
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))) {
+        if matches!(
+            jwk.common.public_key_use,
+            Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+        ) {
             continue;
         }
         let (Some(kid), algorithms) = (jwk.common.key_id.clone(), key_algorithms(&jwk)) else {
@@ -180,7 +183,8 @@ struct RawExternalClaims {
 impl ExternalIssuer {
     pub fn new(config: ExternalIssuerConfig, jwks_json: &str) -> Result<ExternalIssuer, AuthError> {
         let algorithms = parse_algorithms(&config.algorithms)?;
-        if config.member_claim.is_empty() || config.issuer.is_empty() || config.audience.is_empty() {
+        if config.member_claim.is_empty() || config.issuer.is_empty() || config.audience.is_empty()
+        {
             return Err(AuthError::InvalidConfig);
         }
         let keys = parse_jwks(jwks_json)?;

@@ -52,7 +52,10 @@ pub(crate) fn peek(token: &str, allowed: &[Algorithm]) -> Result<Peeked, TokenEr
     else {
         return Err(TokenError::Malformed);
     };
-    if header.is_empty() || payload.is_empty() || ![header, payload, signature].iter().all(|p| is_base64url(p)) {
+    if header.is_empty()
+        || payload.is_empty()
+        || ![header, payload, signature].iter().all(|p| is_base64url(p))
+    {
         return Err(TokenError::Malformed);
     }
     let header_json = URL_SAFE_NO_PAD

@@ -36,7 +36,10 @@ impl SigningKey {
         SigningKey::from_pkcs8(Zeroizing::new(pkcs8.as_ref().to_vec()), now)
     }
 
-    fn from_pkcs8(pkcs8: Zeroizing<Vec<u8>>, created_at: DateTime<Utc>) -> Result<SigningKey, AuthError> {
+    fn from_pkcs8(
+        pkcs8: Zeroizing<Vec<u8>>,
+        created_at: DateTime<Utc>,
+    ) -> Result<SigningKey, AuthError> {
         let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| AuthError::KeysInvalid)?;
         let mut public = [0u8; 32];
         public.copy_from_slice(pair.public_key().as_ref());
@@ -232,6 +235,7 @@ impl SigningKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -287,7 +291,13 @@ mod tests {
         assert_eq!(key["alg"], "EdDSA");
         assert_eq!(key["use"], "sig");
         assert_eq!(key["kid"], keys.current_kid());
-        assert_eq!(URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(key["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
         assert!(key.get("d").is_none());
         let shown = format!("{keys:?}");
         assert!(shown.contains(keys.current_kid()));

@@ -141,7 +141,11 @@ impl Passwords {
             && stored_params.t_cost() == configured.t_cost()
             && stored_params.p_cost() == configured.p_cost()
             && hash.hash.as_ref().map(|output| output.len())
-                == Some(configured.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN));
+                == Some(
+                    configured
+                        .output_len()
+                        .unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+                );
         Ok(Verified {
             needs_rehash: !same,
         })
@@ -197,6 +201,7 @@ fn hash_with(params: &Params, password: &[u8]) -> Result<String, AuthError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -229,10 +234,19 @@ mod tests {
         let old = cheap(64, 1);
         let new = cheap(128, 1);
         let stored = old.hash(&secret("correct horse")).unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{stored}");
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{stored}"
+        );
 
         let cases = [
-            (&old, "correct horse", Ok(Verified { needs_rehash: false })),
+            (
+                &old,
+                "correct horse",
+                Ok(Verified {
+                    needs_rehash: false,
+                }),
+            ),
             (&new, "correct horse", Ok(Verified { needs_rehash: true })),
             (&old, "wrong horse", Err(AuthError::BadCredentials)),
             (&new, "wrong horse", Err(AuthError::BadCredentials)),
@@ -243,7 +257,9 @@ mod tests {
         let rehashed = new.hash(&secret("correct horse")).unwrap();
         assert_eq!(
             new.verify(&secret("correct horse"), Some(&rehashed)),
-            Ok(Verified { needs_rehash: false })
+            Ok(Verified {
+                needs_rehash: false
+            })
         );
     }
 

@@ -58,7 +58,9 @@ impl SessionIdHash {
 
     /// The digest of a presented cookie value, to look the session up by.
     pub fn of(cookie_value: &SecretString) -> SessionIdHash {
-        SessionIdHash(crate::random::sha256(cookie_value.expose_secret().as_bytes()))
+        SessionIdHash(crate::random::sha256(
+            cookie_value.expose_secret().as_bytes(),
+        ))
     }
 }
 
@@ -74,7 +76,10 @@ pub fn new_session_id() -> Result<(SecretString, SessionIdHash), AuthError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
     /// Usable. When `touch` is true, store `now` as the new `last_seen_at`.
-    Active { touch: bool, expires_at: DateTime<Utc> },
+    Active {
+        touch: bool,
+        expires_at: DateTime<Utc>,
+    },
     /// Unused for longer than the idle timeout.
     IdleExpired,
     /// Older than the absolute timeout.
@@ -109,6 +114,7 @@ pub fn session_state(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -127,11 +133,43 @@ mod tests {
     #[test]
     fn timeouts() {
         let cases = [
-            (0, 0, 10, SessionState::Active { touch: false, expires_at: t(1800) }),
-            (0, 0, 60, SessionState::Active { touch: true, expires_at: t(1860) }),
-            (0, 0, 1799, SessionState::Active { touch: true, expires_at: t(3599) }),
+            (
+                0,
+                0,
+                10,
+                SessionState::Active {
+                    touch: false,
+                    expires_at: t(1800),
+                },
+            ),
+            (
+                0,
+                0,
+                60,
+                SessionState::Active {
+                    touch: true,
+                    expires_at: t(1860),
+                },
+            ),
+            (
+                0,
+                0,
+                1799,
+                SessionState::Active {
+                    touch: true,
+                    expires_at: t(3599),
+                },
+            ),
             (0, 0, 1800, SessionState::IdleExpired),
-            (0, 42_000, 42_100, SessionState::Active { touch: true, expires_at: t(43_200) }),
+            (
+                0,
+                42_000,
+                42_100,
+                SessionState::Active {
+                    touch: true,
+                    expires_at: t(43_200),
+                },
+            ),
             (0, 43_100, 43_200, SessionState::AbsoluteExpired),
         ];
         for (created, last_seen, now, want) in cases {

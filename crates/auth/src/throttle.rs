@@ -62,7 +62,9 @@ impl Default for ThrottleConfig {
 pub enum Decision {
     Allowed,
     /// Answer `429 Too Many Requests` with `Retry-After: retry_after` (whole seconds, rounded up).
-    Throttled { retry_after: std::time::Duration },
+    Throttled {
+        retry_after: std::time::Duration,
+    },
 }
 
 /// What a recorded failure caused, for the audit log (`account-locked`, `source-throttled`).
@@ -212,12 +214,22 @@ impl Throttle {
     }
 
     /// After a failed login (wrong password, unknown account, wrong second factor).
-    pub fn record_failure(&self, account: &str, source: IpAddr, now: DateTime<Utc>) -> FailureOutcome {
+    pub fn record_failure(
+        &self,
+        account: &str,
+        source: IpAddr,
+        now: DateTime<Utc>,
+    ) -> FailureOutcome {
         let forget_after = seconds(self.config.forget_after_seconds);
         let account_locked_until = {
             let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
             if !accounts.contains_key(account) {
-                make_room(&mut accounts, self.config.max_entries, now - forget_after, now);
+                make_room(
+                    &mut accounts,
+                    self.config.max_entries,
+                    now - forget_after,
+                    now,
+                );
             }
             let state = accounts.entry(account.to_owned()).or_insert(AccountState {
                 failures: 0,
@@ -249,7 +261,12 @@ impl Throttle {
             let key = source_key(source);
             let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
             if !sources.contains_key(&key) {
-                make_room(&mut sources, self.config.max_entries, now - forget_after, now);
+                make_room(
+                    &mut sources,
+                    self.config.max_entries,
+                    now - forget_after,
+                    now,
+                );
             }
             let state = sources.entry(key).or_insert(SourceState {
                 window_start: now,
@@ -305,13 +322,22 @@ impl Throttle {
 
     /// How many accounts and sources are tracked (for metrics and the memory-bound test).
     pub fn tracked(&self) -> (usize, usize) {
-        let accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner).len();
-        let sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let accounts = self
+            .accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         (accounts, sources)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -344,16 +370,24 @@ mod tests {
         assert_eq!(throttle.lock_status("anna", t(10)), Some(t(60)));
         assert_eq!(throttle.check("anna", attacker(5), t(10)), throttled(50));
         // Other accounts are unaffected.
-        assert_eq!(throttle.check("bert", attacker(5), t(10)), Decision::Allowed);
+        assert_eq!(
+            throttle.check("bert", attacker(5), t(10)),
+            Decision::Allowed
+        );
         // The lock lifts by itself.
         assert_eq!(throttle.lock_status("anna", t(60)), None);
-        assert_eq!(throttle.check("anna", attacker(6), t(60)), Decision::Allowed);
+        assert_eq!(
+            throttle.check("anna", attacker(6), t(60)),
+            Decision::Allowed
+        );
         // The next lock doubles, and so on up to the cap.
         let mut now = 60;
         for want in [120, 240, 480, 960, 1920, 3600, 3600] {
             let mut locked = None;
             for n in 0..5 {
-                locked = throttle.record_failure("anna", attacker(n), t(now)).account_locked_until;
+                locked = throttle
+                    .record_failure("anna", attacker(n), t(now))
+                    .account_locked_until;
             }
             assert_eq!(locked, Some(t(now + want)));
             now += want;
@@ -366,7 +400,10 @@ mod tests {
         }
         assert!(throttle.lock_status("anna", t(now)).is_some());
         throttle.unlock("anna");
-        assert_eq!(throttle.check("anna", attacker(0), t(now)), Decision::Allowed);
+        assert_eq!(
+            throttle.check("anna", attacker(0), t(now)),
+            Decision::Allowed
+        );
     }
 
     #[test]
@@ -377,15 +414,27 @@ mod tests {
             let account = format!("user{n}");
             assert_eq!(throttle.check(&account, sprayer, t(n)), Decision::Allowed);
             let outcome = throttle.record_failure(&account, sprayer, t(n));
-            assert_eq!(outcome, FailureOutcome { account_locked_until: None, source_throttled_until: None });
+            assert_eq!(
+                outcome,
+                FailureOutcome {
+                    account_locked_until: None,
+                    source_throttled_until: None
+                }
+            );
         }
         let outcome = throttle.record_failure("user19", sprayer, t(19));
         assert_eq!(outcome.source_throttled_until, Some(t(19 + 900)));
         assert_eq!(throttle.check("user20", sprayer, t(20)), throttled(899));
         // Nobody's account got locked, and other sources still get in.
         assert_eq!(throttle.lock_status("user0", t(20)), None);
-        assert_eq!(throttle.check("user20", ip("192.0.2.1"), t(20)), Decision::Allowed);
-        assert_eq!(throttle.check("user20", sprayer, t(19 + 900)), Decision::Allowed);
+        assert_eq!(
+            throttle.check("user20", ip("192.0.2.1"), t(20)),
+            Decision::Allowed
+        );
+        assert_eq!(
+            throttle.check("user20", sprayer, t(19 + 900)),
+            Decision::Allowed
+        );
     }
 
     #[test]
@@ -395,7 +444,8 @@ mod tests {
         // 19 failures per ten-minute window, forever: never throttled.
         for window in 0..3 {
             for n in 0..19 {
-                let outcome = throttle.record_failure(&format!("u{n}"), source, t(window * 600 + n));
+                let outcome =
+                    throttle.record_failure(&format!("u{n}"), source, t(window * 600 + n));
                 assert_eq!(outcome.source_throttled_until, None);
             }
         }
@@ -409,8 +459,14 @@ mod tests {
             throttle.record_failure(&format!("u{n}"), addr, t(0));
         }
         let other_host_same_net = ip("2001:db8:0:1:ffff::9");
-        assert_eq!(throttle.check("x", other_host_same_net, t(1)), throttled(899));
-        assert_eq!(throttle.check("x", ip("2001:db8:0:2::1"), t(1)), Decision::Allowed);
+        assert_eq!(
+            throttle.check("x", other_host_same_net, t(1)),
+            throttled(899)
+        );
+        assert_eq!(
+            throttle.check("x", ip("2001:db8:0:2::1"), t(1)),
+            Decision::Allowed
+        );
     }
 
     #[test]
@@ -426,6 +482,14 @@ mod tests {
         let (accounts, sources) = throttle.tracked();
         assert!(accounts <= 100 && sources <= 100, "{accounts} {sources}");
         // The most recent entries survive eviction.
-        assert_eq!(throttle.accounts.lock().unwrap().get("account999").map(|s| s.failures), Some(1));
+        assert_eq!(
+            throttle
+                .accounts
+                .lock()
+                .unwrap()
+                .get("account999")
+                .map(|s| s.failures),
+            Some(1)
+        );
     }
 }

@@ -310,8 +310,8 @@ impl AccessTokens {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
-        let access_token =
-            jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| AuthError::Signing)?;
+        let access_token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|_| AuthError::Signing)?;
         Ok(IssuedToken {
             access_token,
             expires_at,
@@ -344,7 +344,11 @@ impl AccessTokens {
     }
 
     /// Full verification, without the cache (benchmarks, and callers that must not cache).
-    pub fn verify_uncached(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, TokenError> {
+    pub fn verify_uncached(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, TokenError> {
         let peeked = jws::peek(token, &self.algorithms)?;
         if !peeked
             .typ

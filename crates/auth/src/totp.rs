@@ -88,7 +88,10 @@ fn totp_with(
 
 /// The `otpauth://totp/wijkhub:<account>?secret=...&issuer=wijkhub` URI to show once (as text or
 /// QR) at enrolment. It contains the secret, hence a [`SecretString`].
-pub fn provisioning_uri(secret: &TotpSecret, account_name: &str) -> Result<SecretString, AuthError> {
+pub fn provisioning_uri(
+    secret: &TotpSecret,
+    account_name: &str,
+) -> Result<SecretString, AuthError> {
     if account_name.is_empty() {
         return Err(AuthError::OtpAccountName);
     }
@@ -222,6 +225,7 @@ pub fn verify_recovery_code(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

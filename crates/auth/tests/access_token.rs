@@ -94,7 +94,10 @@ fn issued_tokens_verify_with_every_claim() {
         ..member_request()
     };
     let issued = hub.tokens.issue(&request, now()).unwrap();
-    let principal = hub.tokens.verify_uncached(&issued.access_token, now()).unwrap();
+    let principal = hub
+        .tokens
+        .verify_uncached(&issued.access_token, now())
+        .unwrap();
     assert_eq!(principal.client(), Some(client));
     assert_eq!(principal.member_id(), None);
     assert_eq!(principal.purposes, request.purposes);
@@ -109,7 +112,10 @@ fn issued_tokens_verify_with_every_claim() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(header, json!({"typ": "at+jwt", "alg": "EdDSA", "kid": hub.kid}));
+    assert_eq!(
+        header,
+        json!({"typ": "at+jwt", "alg": "EdDSA", "kid": hub.kid})
+    );
 }
 
 #[test]
@@ -155,7 +161,13 @@ fn tamper(token: &str, idx: usize) -> String {
 }
 
 #[track_caller]
-fn check(tokens: &AccessTokens, name: &str, token: &str, at: DateTime<Utc>, want: Result<(), TokenError>) {
+fn check(
+    tokens: &AccessTokens,
+    name: &str,
+    token: &str,
+    at: DateTime<Utc>,
+    want: Result<(), TokenError>,
+) {
     let uncached = tokens.verify_uncached(token, at).map(|_| ());
     assert_eq!(uncached, want, "case {name} (uncached)");
     let cached = tokens.verify(token, at).map(|_| ());
@@ -177,59 +189,299 @@ fn bad_tokens_are_refused_with_stable_codes() {
 
     let cases: Vec<(&str, String, Result<(), TokenError>)> = vec![
         ("valid", valid.clone(), Ok(())),
-        ("typ with media type prefix", sign(with(valid_header(kid), "typ", json!("application/at+jwt")), valid_claims()), Ok(())),
-        ("aud as array", sign(valid_header(kid), with(valid_claims(), "aud", json!(["x", AUDIENCE]))), Ok(())),
-        ("expired within leeway", sign(valid_header(kid), with(valid_claims(), "exp", json!(t - 29))), Ok(())),
+        (
+            "typ with media type prefix",
+            sign(
+                with(valid_header(kid), "typ", json!("application/at+jwt")),
+                valid_claims(),
+            ),
+            Ok(()),
+        ),
+        (
+            "aud as array",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "aud", json!(["x", AUDIENCE])),
+            ),
+            Ok(()),
+        ),
+        (
+            "expired within leeway",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "exp", json!(t - 29)),
+            ),
+            Ok(()),
+        ),
         // Signatures.
-        ("tampered signature", tamper(&valid, signature_start + 3), Err(TokenError::BadSignature)),
-        ("tampered payload", tamper(&valid, payload_start + 5), Err(TokenError::BadSignature)),
-        ("signed by another key under our kid", other.sign(&valid_header(kid), &valid_claims()), Err(TokenError::BadSignature)),
-        ("signature stripped", valid[..signature_start].to_owned(), Err(TokenError::BadSignature)),
+        (
+            "tampered signature",
+            tamper(&valid, signature_start + 3),
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "tampered payload",
+            tamper(&valid, payload_start + 5),
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "signed by another key under our kid",
+            other.sign(&valid_header(kid), &valid_claims()),
+            Err(TokenError::BadSignature),
+        ),
+        (
+            "signature stripped",
+            valid[..signature_start].to_owned(),
+            Err(TokenError::BadSignature),
+        ),
         // Algorithms: never from the token.
-        ("alg none", format!("{}.", common::signing_input(&with(valid_header(kid), "alg", json!("none")), &valid_claims())), Err(TokenError::AlgNotAllowed)),
-        ("alg None", format!("{}.", common::signing_input(&with(valid_header(kid), "alg", json!("None")), &valid_claims())), Err(TokenError::AlgNotAllowed)),
-        ("hs256 with raw public key", sign_hs256(&with(valid_header(kid), "alg", json!("HS256")), &valid_claims(), hub.key.public()), Err(TokenError::AlgNotAllowed)),
-        ("hs256 with public jwk", sign_hs256(&with(valid_header(kid), "alg", json!("HS256")), &valid_claims(), public_jwk.as_bytes()), Err(TokenError::AlgNotAllowed)),
-        ("es256 header", sign(with(valid_header(kid), "alg", json!("ES256")), valid_claims()), Err(TokenError::AlgNotAllowed)),
-        ("alg missing", sign(without(valid_header(kid), "alg"), valid_claims()), Err(TokenError::Malformed)),
+        (
+            "alg none",
+            format!(
+                "{}.",
+                common::signing_input(
+                    &with(valid_header(kid), "alg", json!("none")),
+                    &valid_claims()
+                )
+            ),
+            Err(TokenError::AlgNotAllowed),
+        ),
+        (
+            "alg None",
+            format!(
+                "{}.",
+                common::signing_input(
+                    &with(valid_header(kid), "alg", json!("None")),
+                    &valid_claims()
+                )
+            ),
+            Err(TokenError::AlgNotAllowed),
+        ),
+        (
+            "hs256 with raw public key",
+            sign_hs256(
+                &with(valid_header(kid), "alg", json!("HS256")),
+                &valid_claims(),
+                hub.key.public(),
+            ),
+            Err(TokenError::AlgNotAllowed),
+        ),
+        (
+            "hs256 with public jwk",
+            sign_hs256(
+                &with(valid_header(kid), "alg", json!("HS256")),
+                &valid_claims(),
+                public_jwk.as_bytes(),
+            ),
+            Err(TokenError::AlgNotAllowed),
+        ),
+        (
+            "es256 header",
+            sign(
+                with(valid_header(kid), "alg", json!("ES256")),
+                valid_claims(),
+            ),
+            Err(TokenError::AlgNotAllowed),
+        ),
+        (
+            "alg missing",
+            sign(without(valid_header(kid), "alg"), valid_claims()),
+            Err(TokenError::Malformed),
+        ),
         // Times.
-        ("expired", sign(valid_header(kid), with(valid_claims(), "exp", json!(t - 31))), Err(TokenError::Expired)),
-        ("not yet valid", sign(valid_header(kid), with(valid_claims(), "nbf", json!(t + 60))), Err(TokenError::NotYetValid)),
-        ("issued in the future", sign(valid_header(kid), with(valid_claims(), "iat", json!(t + 60))), Err(TokenError::NotYetValid)),
+        (
+            "expired",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "exp", json!(t - 31)),
+            ),
+            Err(TokenError::Expired),
+        ),
+        (
+            "not yet valid",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "nbf", json!(t + 60)),
+            ),
+            Err(TokenError::NotYetValid),
+        ),
+        (
+            "issued in the future",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "iat", json!(t + 60)),
+            ),
+            Err(TokenError::NotYetValid),
+        ),
         // Audience and issuer.
-        ("wrong aud", sign(valid_header(kid), with(valid_claims(), "aud", json!("other-api"))), Err(TokenError::WrongAudience)),
-        ("empty aud array", sign(valid_header(kid), with(valid_claims(), "aud", json!([]))), Err(TokenError::WrongAudience)),
-        ("wrong iss", sign(valid_header(kid), with(valid_claims(), "iss", json!("https://evil.example"))), Err(TokenError::WrongIssuer)),
+        (
+            "wrong aud",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "aud", json!("other-api")),
+            ),
+            Err(TokenError::WrongAudience),
+        ),
+        (
+            "empty aud array",
+            sign(valid_header(kid), with(valid_claims(), "aud", json!([]))),
+            Err(TokenError::WrongAudience),
+        ),
+        (
+            "wrong iss",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "iss", json!("https://evil.example")),
+            ),
+            Err(TokenError::WrongIssuer),
+        ),
         // Required claims.
-        ("missing exp", sign(valid_header(kid), without(valid_claims(), "exp")), Err(TokenError::MissingClaim)),
-        ("missing iss", sign(valid_header(kid), without(valid_claims(), "iss")), Err(TokenError::MissingClaim)),
-        ("missing aud", sign(valid_header(kid), without(valid_claims(), "aud")), Err(TokenError::MissingClaim)),
-        ("missing sub", sign(valid_header(kid), without(valid_claims(), "sub")), Err(TokenError::MissingClaim)),
-        ("missing jti", sign(valid_header(kid), without(valid_claims(), "jti")), Err(TokenError::MissingClaim)),
-        ("missing client_id", sign(valid_header(kid), without(valid_claims(), "client_id")), Err(TokenError::MissingClaim)),
-        ("missing org", sign(valid_header(kid), without(valid_claims(), "org")), Err(TokenError::MissingClaim)),
+        (
+            "missing exp",
+            sign(valid_header(kid), without(valid_claims(), "exp")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing iss",
+            sign(valid_header(kid), without(valid_claims(), "iss")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing aud",
+            sign(valid_header(kid), without(valid_claims(), "aud")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing sub",
+            sign(valid_header(kid), without(valid_claims(), "sub")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing jti",
+            sign(valid_header(kid), without(valid_claims(), "jti")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing client_id",
+            sign(valid_header(kid), without(valid_claims(), "client_id")),
+            Err(TokenError::MissingClaim),
+        ),
+        (
+            "missing org",
+            sign(valid_header(kid), without(valid_claims(), "org")),
+            Err(TokenError::MissingClaim),
+        ),
         // Type.
-        ("missing typ", sign(without(valid_header(kid), "typ"), valid_claims()), Err(TokenError::WrongType)),
-        ("typ JWT", sign(with(valid_header(kid), "typ", json!("JWT")), valid_claims()), Err(TokenError::WrongType)),
+        (
+            "missing typ",
+            sign(without(valid_header(kid), "typ"), valid_claims()),
+            Err(TokenError::WrongType),
+        ),
+        (
+            "typ JWT",
+            sign(with(valid_header(kid), "typ", json!("JWT")), valid_claims()),
+            Err(TokenError::WrongType),
+        ),
         // Keys.
-        ("unknown kid", sign(with(valid_header(kid), "kid", json!("someone-else")), valid_claims()), Err(TokenError::UnknownKid)),
-        ("missing kid", sign(without(valid_header(kid), "kid"), valid_claims()), Err(TokenError::UnknownKid)),
+        (
+            "unknown kid",
+            sign(
+                with(valid_header(kid), "kid", json!("someone-else")),
+                valid_claims(),
+            ),
+            Err(TokenError::UnknownKid),
+        ),
+        (
+            "missing kid",
+            sign(without(valid_header(kid), "kid"), valid_claims()),
+            Err(TokenError::UnknownKid),
+        ),
         // Size and shape.
-        ("oversized", format!("{valid}{}", "A".repeat(8 * 1024)), Err(TokenError::TooLarge)),
-        ("oversized garbage", "x".repeat(8 * 1024 + 1), Err(TokenError::TooLarge)),
+        (
+            "oversized",
+            format!("{valid}{}", "A".repeat(8 * 1024)),
+            Err(TokenError::TooLarge),
+        ),
+        (
+            "oversized garbage",
+            "x".repeat(8 * 1024 + 1),
+            Err(TokenError::TooLarge),
+        ),
         ("empty", String::new(), Err(TokenError::Malformed)),
-        ("two parts", valid[..signature_start - 1].to_owned(), Err(TokenError::Malformed)),
-        ("four parts", format!("{valid}.AAAA"), Err(TokenError::Malformed)),
-        ("padding in signature", format!("{valid}=="), Err(TokenError::Malformed)),
-        ("header not base64", format!("!!{}", &valid[header_b64.len()..]), Err(TokenError::Malformed)),
-        ("header not json", format!("{}{}", b64(b"not json"), &valid[header_b64.len()..]), Err(TokenError::Malformed)),
-        ("claims not json", hub.key.sign_raw(valid_header(kid).to_string().as_bytes(), b"[1,2"), Err(TokenError::Malformed)),
-        ("claims not an object", hub.key.sign_raw(valid_header(kid).to_string().as_bytes(), b"[1,2]"), Err(TokenError::Malformed)),
-        ("crit header", sign(with(valid_header(kid), "crit", json!(["exp"])), valid_claims()), Err(TokenError::Malformed)),
-        ("exp as string", sign(valid_header(kid), with(valid_claims(), "exp", json!("later"))), Err(TokenError::Malformed)),
-        ("unknown role", sign(valid_header(kid), with(valid_claims(), "roles", json!(["superuser"]))), Err(TokenError::Malformed)),
-        ("sub of no kind", sign(valid_header(kid), with(valid_claims(), "sub", json!("root"))), Err(TokenError::Malformed)),
-        ("bearer prefix left on", format!("Bearer {valid}"), Err(TokenError::Malformed)),
+        (
+            "two parts",
+            valid[..signature_start - 1].to_owned(),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "four parts",
+            format!("{valid}.AAAA"),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "padding in signature",
+            format!("{valid}=="),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "header not base64",
+            format!("!!{}", &valid[header_b64.len()..]),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "header not json",
+            format!("{}{}", b64(b"not json"), &valid[header_b64.len()..]),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "claims not json",
+            hub.key
+                .sign_raw(valid_header(kid).to_string().as_bytes(), b"[1,2"),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "claims not an object",
+            hub.key
+                .sign_raw(valid_header(kid).to_string().as_bytes(), b"[1,2]"),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "crit header",
+            sign(
+                with(valid_header(kid), "crit", json!(["exp"])),
+                valid_claims(),
+            ),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "exp as string",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "exp", json!("later")),
+            ),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "unknown role",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "roles", json!(["superuser"])),
+            ),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "sub of no kind",
+            sign(
+                valid_header(kid),
+                with(valid_claims(), "sub", json!("root")),
+            ),
+            Err(TokenError::Malformed),
+        ),
+        (
+            "bearer prefix left on",
+            format!("Bearer {valid}"),
+            Err(TokenError::Malformed),
+        ),
     ];
     for (name, token, want) in cases {
         check(&hub.tokens, name, &token, now(), want);
@@ -248,11 +500,23 @@ fn cache_hits_still_check_expiry() {
     let hub = hub();
     let issued = hub.tokens.issue(&member_request(), now()).unwrap();
     let first = hub.tokens.verify(&issued.access_token, now()).unwrap();
-    let again = hub.tokens.verify(&issued.access_token, now() + Duration::minutes(5)).unwrap();
-    assert!(std::sync::Arc::ptr_eq(&first, &again), "second verification is a cache hit");
+    let again = hub
+        .tokens
+        .verify(&issued.access_token, now() + Duration::minutes(5))
+        .unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "second verification is a cache hit"
+    );
     let late = now() + Duration::minutes(10) + Duration::seconds(30);
-    assert_eq!(hub.tokens.verify(&issued.access_token, late).err(), Some(TokenError::Expired));
-    assert_eq!(hub.tokens.verify(&issued.access_token, late).err(), Some(TokenError::Expired));
+    assert_eq!(
+        hub.tokens.verify(&issued.access_token, late).err(),
+        Some(TokenError::Expired)
+    );
+    assert_eq!(
+        hub.tokens.verify(&issued.access_token, late).err(),
+        Some(TokenError::Expired)
+    );
 }
 
 #[test]
@@ -274,7 +538,10 @@ fn rotation_keeps_old_tokens_until_the_key_is_retired() {
 
     keys.retire(&old_kid).unwrap();
     tokens.replace_keys(SigningKeys::from_stored(&keys.to_stored()).unwrap());
-    assert_eq!(tokens.verify(&old_token, now()).err(), Some(TokenError::UnknownKid));
+    assert_eq!(
+        tokens.verify(&old_token, now()).err(),
+        Some(TokenError::UnknownKid)
+    );
     assert!(tokens.verify(&new_token.access_token, now()).is_ok());
 }
 
@@ -291,7 +558,11 @@ fn configuration_cannot_allow_symmetric_or_no_algorithms() {
 
 static VALID: LazyLock<(AccessTokens, String)> = LazyLock::new(|| {
     let hub = hub();
-    let token = hub.tokens.issue(&member_request(), now()).unwrap().access_token;
+    let token = hub
+        .tokens
+        .issue(&member_request(), now())
+        .unwrap()
+        .access_token;
     assert!(hub.tokens.verify(&token, now()).is_ok());
     (hub.tokens, token)
 });
