@@ -159,3 +159,42 @@ pub(crate) fn typ_is(typ: &str, wanted: &str) -> bool {
     };
     bare.eq_ignore_ascii_case(wanted)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_checks_with_leeway() {
+        let cases = [
+            // (exp, nbf, iat, now) with a leeway of 30 s
+            ((1000, None, None, 969), Ok(())),
+            ((1000, None, None, 1029), Ok(())),
+            ((1000, None, None, 1030), Err(TokenError::Expired)),
+            ((1000, Some(530), None, 500), Ok(())),
+            ((1000, Some(531), None, 500), Err(TokenError::NotYetValid)),
+            ((1000, None, Some(531), 500), Err(TokenError::NotYetValid)),
+            ((i64::MAX, None, None, 500), Ok(())),
+            ((i64::MIN, None, None, 500), Err(TokenError::Expired)),
+        ];
+        for ((exp, nbf, iat, now), want) in cases {
+            assert_eq!(
+                check_times(exp, nbf, iat, now, 30),
+                want,
+                "{exp} {nbf:?} {iat:?} {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn typ_comparison() {
+        assert!(typ_is("at+jwt", "at+jwt"));
+        assert!(typ_is("AT+JWT", "at+jwt"));
+        assert!(typ_is("application/at+jwt", "at+jwt"));
+        assert!(!typ_is("JWT", "at+jwt"));
+        assert!(!typ_is("application/", "at+jwt"));
+        assert!(!typ_is("", "at+jwt"));
+        assert!(!typ_is("é", "at+jwt"));
+    }
+}

@@ -231,6 +231,20 @@ fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
+/// The `iss` a token claims, read **without verification**: only for routing a bearer token to
+/// the verifier of its issuer (ours or an [`crate::external::ExternalIssuer`]); never trust it.
+pub fn unverified_issuer(token: &str) -> Result<String, TokenError> {
+    #[derive(Deserialize)]
+    struct IssuerOnly {
+        iss: Option<String>,
+    }
+    if token.len() > jws::MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let claims: IssuerOnly = jws::unverified_claims(token)?;
+    claims.iss.ok_or(TokenError::MissingClaim)
+}
+
 fn timestamp(seconds: i64) -> Result<DateTime<Utc>, TokenError> {
     DateTime::from_timestamp(seconds, 0).ok_or(TokenError::Malformed)
 }
@@ -363,15 +377,26 @@ impl AccessTokens {
         let claims: RawAccessClaims = jws::verify(token, peeked.alg, &key.decoding)?;
 
         // Signature good: now the claims, required ones first.
-        let (Some(iss), Some(aud), Some(sub), Some(exp), Some(jti), Some(client_id), Some(org)) = (
+        let (
+            Some(iss),
+            Some(aud),
+            Some(sub),
+            Some(exp),
+            Some(iat),
+            Some(jti),
+            Some(client_id),
+            Some(org),
+        ) = (
             claims.iss,
             claims.aud,
             claims.sub,
             claims.exp,
+            claims.iat,
             claims.jti,
             claims.client_id,
             claims.org,
-        ) else {
+        )
+        else {
             return Err(TokenError::MissingClaim);
         };
         if iss != self.config.issuer {
@@ -383,7 +408,7 @@ impl AccessTokens {
         jws::check_times(
             exp,
             claims.nbf,
-            claims.iat,
+            Some(iat),
             now.timestamp(),
             i64::from(self.config.leeway_seconds),
         )?;
@@ -411,7 +436,6 @@ impl AccessTokens {
             .filter(|scope| !scope.is_empty())
             .map(str::to_owned)
             .collect();
-        let issued_at = timestamp(claims.iat.unwrap_or(exp))?;
         Ok(Principal {
             subject,
             client_id,
@@ -422,8 +446,8 @@ impl AccessTokens {
             amr: claims.amr.unwrap_or_default(),
             jti,
             kid,
-            issued_at,
-            not_before: timestamp(claims.nbf.unwrap_or(i64::MIN / 4).max(0))?,
+            issued_at: timestamp(iat)?,
+            not_before: timestamp(claims.nbf.unwrap_or(iat))?,
             expires_at: timestamp(exp)?,
         })
     }

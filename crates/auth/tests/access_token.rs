@@ -119,6 +119,20 @@ fn issued_tokens_verify_with_every_claim() {
 }
 
 #[test]
+fn unverified_issuer_routes_only() {
+    let hub = hub();
+    let issued = hub.tokens.issue(&member_request(), now()).unwrap();
+    assert_eq!(
+        auth::token::unverified_issuer(&issued.access_token).as_deref(),
+        Ok(ISSUER)
+    );
+    assert_eq!(
+        auth::token::unverified_issuer("a.b.c"),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
 fn scopes_with_spaces_are_refused_at_issue() {
     let hub = hub();
     let request = AccessTokenRequest {
