@@ -155,6 +155,18 @@ pub enum AuthError {
     /// The operating system's random source failed.
     #[error("random source failed")]
     Random,
+    /// Too many password hashes already queued: answer `503` with `Retry-After` and try later.
+    #[error("too many logins in progress")]
+    Busy,
+    /// A `scope` parameter that is not space-separated RFC 6749 §3.3 scope-tokens.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// A scope the client or member was not given.
+    #[error("scope not allowed")]
+    ScopeNotAllowed,
+    /// A purpose (doelbinding) the client was not given, or not on the closed list.
+    #[error("purpose not allowed")]
+    PurposeNotAllowed,
 }
 
 impl AuthError {
@@ -177,6 +189,10 @@ impl AuthError {
             AuthError::PublicKeyInvalid => "public-key-invalid",
             AuthError::InvalidConfig => "invalid-config",
             AuthError::Random => "random-failed",
+            AuthError::Busy => "busy",
+            AuthError::InvalidScope => "invalid-scope",
+            AuthError::ScopeNotAllowed => "scope-not-allowed",
+            AuthError::PurposeNotAllowed => "purpose-not-allowed",
         }
     }
 }

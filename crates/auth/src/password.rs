@@ -7,6 +7,7 @@
 //! an error or a log: passwords are [`SecretString`] from the edge on.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
@@ -29,6 +30,9 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// How many hashes may run at once; `0` means one per available core.
     pub max_concurrent: usize,
+    /// How many more may wait for a slot before new ones are refused with `busy` (default 256):
+    /// a login flood then costs neither unbounded memory nor unbounded latency.
+    pub max_waiting: usize,
 }
 
 impl Default for PasswordConfig {
@@ -38,6 +42,7 @@ impl Default for PasswordConfig {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_waiting: 256,
         }
     }
 }
@@ -63,6 +68,8 @@ struct Inner {
     /// account does not exist: the same parameters, hence the same work, by construction.
     dummy_hash: String,
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -97,6 +104,8 @@ impl Passwords {
                 params,
                 dummy_hash,
                 permits: Arc::new(Semaphore::new(max_concurrent)),
+                max_in_flight: max_concurrent.saturating_add(config.max_waiting),
+                in_flight: AtomicUsize::new(0),
             }),
         })
     }
@@ -173,6 +182,7 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
+        let _slot = InFlight::enter(&self.inner)?;
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
@@ -190,6 +200,26 @@ impl Passwords {
     /// parameters (timing equivalence by construction).
     pub fn dummy_hash(&self) -> &str {
         &self.inner.dummy_hash
+    }
+}
+
+/// One password operation counted from its call until it finished (or its caller gave up).
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn enter(inner: &'a Inner) -> Result<InFlight<'a>, AuthError> {
+        let before = inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = InFlight(inner);
+        if before >= inner.max_in_flight {
+            return Err(AuthError::Busy);
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -212,6 +242,7 @@ mod tests {
             iterations,
             parallelism: 1,
             max_concurrent: 2,
+            max_waiting: 4,
         })
         .unwrap()
     }
@@ -297,6 +328,70 @@ mod tests {
         let passwords = cheap(64, 1);
         let shown = format!("{passwords:?}");
         assert!(!shown.contains("argon2id$"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_flood_beyond_the_queue_is_refused_not_queued() {
+        let passwords = Passwords::new(&PasswordConfig {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 1,
+            max_waiting: 1,
+        })
+        .unwrap();
+        let stored = passwords.hash(&secret("pw")).unwrap();
+        let attempts = (0..8).map(|_| passwords.verify_async(secret("pw"), Some(stored.clone())));
+        let results = futures_join_all(attempts).await;
+        let busy = results
+            .iter()
+            .filter(|r| **r == Err(AuthError::Busy))
+            .count();
+        let verified = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(busy + verified, 8);
+        assert!(
+            busy >= 6,
+            "at most two in flight at once, got {busy} refused"
+        );
+        // Once the flood is over, logins go through again.
+        assert!(
+            passwords
+                .verify_async(secret("pw"), Some(stored))
+                .await
+                .is_ok()
+        );
+    }
+
+    /// Polls all futures concurrently on the current task (no extra dependency for a test).
+    async fn futures_join_all<F: std::future::Future>(
+        futures: impl Iterator<Item = F>,
+    ) -> Vec<F::Output> {
+        let handles: Vec<_> = futures.map(Box::pin).collect();
+        let mut outputs = Vec::with_capacity(handles.len());
+        let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+        let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut all_done = true;
+            for (idx, slot) in pending.iter_mut().enumerate() {
+                if let Some(future) = slot {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(output) => {
+                            results[idx] = Some(output);
+                            *slot = None;
+                        }
+                        std::task::Poll::Pending => all_done = false,
+                    }
+                }
+            }
+            if all_done {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        outputs.extend(results.into_iter().flatten());
+        outputs
     }
 
     #[tokio::test]

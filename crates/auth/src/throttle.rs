@@ -118,7 +118,9 @@ impl LastSeen for SourceState {
 /// The throttle. Thread-safe; share one per process (`Arc`).
 pub struct Throttle {
     config: ThrottleConfig,
-    accounts: Mutex<HashMap<String, AccountState>>,
+    /// Keyed by SHA-256 of the login name: fixed size per entry whatever the caller sends, and no
+    /// login names (e-mail addresses) held in memory.
+    accounts: Mutex<HashMap<[u8; 32], AccountState>>,
     sources: Mutex<HashMap<IpAddr, SourceState>>,
 }
 
@@ -144,6 +146,10 @@ fn source_key(source: IpAddr) -> IpAddr {
             IpAddr::V6(segments.into())
         }
     }
+}
+
+fn account_key(account: &str) -> [u8; 32] {
+    crate::random::sha256(account.as_bytes())
 }
 
 fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
@@ -222,8 +228,9 @@ impl Throttle {
     ) -> FailureOutcome {
         let forget_after = seconds(self.config.forget_after_seconds);
         let account_locked_until = {
+            let key = account_key(account);
             let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-            if !accounts.contains_key(account) {
+            if !accounts.contains_key(&key) {
                 make_room(
                     &mut accounts,
                     self.config.max_entries,
@@ -231,7 +238,7 @@ impl Throttle {
                     now,
                 );
             }
-            let state = accounts.entry(account.to_owned()).or_insert(AccountState {
+            let state = accounts.entry(key).or_insert(AccountState {
                 failures: 0,
                 locks: 0,
                 locked_until: None,
@@ -302,7 +309,7 @@ impl Throttle {
         self.accounts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(account);
+            .remove(&account_key(account));
     }
 
     /// Until when the account is locked, if it is (for administrators and the login answer).
@@ -310,7 +317,7 @@ impl Throttle {
         self.accounts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(account)
+            .get(&account_key(account))
             .and_then(|state| state.locked_until)
             .filter(|until| *until > now)
     }
@@ -487,7 +494,7 @@ mod tests {
                 .accounts
                 .lock()
                 .unwrap()
-                .get("account999")
+                .get(&account_key("account999"))
                 .map(|s| s.failures),
             Some(1)
         );

@@ -187,6 +187,11 @@ impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|granted| granted == scope)
     }
+
+    /// Whether a request may declare `purpose` (`Wijkhub-Purpose`) with this token.
+    pub fn may_declare(&self, purpose: Purpose) -> bool {
+        self.purposes.contains(&purpose)
+    }
 }
 
 /// Issues and verifies the hub's access tokens. Build one at start-up and share it (`Arc`).
@@ -229,6 +234,51 @@ fn is_scope_token(scope: &str) -> bool {
         && scope
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// The scopes to grant for a token request's `scope` parameter (RFC 6749 §3.3): space-separated
+/// scope-tokens, each of which must be in `allowed`; when the parameter is absent, all of `allowed`.
+/// A malformed parameter is `invalid-scope`, an ungranted scope `scope-not-allowed` (both OAuth's
+/// `invalid_scope`).
+pub fn grant_scopes(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, AuthError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.to_vec());
+    };
+    let mut granted: Vec<String> = Vec::new();
+    for scope in requested.split(' ') {
+        if !is_scope_token(scope) {
+            return Err(AuthError::InvalidScope);
+        }
+        if !allowed.iter().any(|a| a == scope) {
+            return Err(AuthError::ScopeNotAllowed);
+        }
+        if !granted.iter().any(|g| g == scope) {
+            granted.push(scope.to_owned());
+        }
+    }
+    Ok(granted)
+}
+
+/// The purposes to grant for a token request that names some (space-separated `Purpose` strings):
+/// each must be on the closed list and in `allowed`; when none are named, all of `allowed`.
+pub fn grant_purposes(
+    requested: Option<&str>,
+    allowed: &[Purpose],
+) -> Result<Vec<Purpose>, AuthError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.to_vec());
+    };
+    let mut granted: Vec<Purpose> = Vec::new();
+    for name in requested.split(' ') {
+        let purpose = Purpose::parse(name).map_err(|_| AuthError::PurposeNotAllowed)?;
+        if !allowed.contains(&purpose) {
+            return Err(AuthError::PurposeNotAllowed);
+        }
+        if !granted.contains(&purpose) {
+            granted.push(purpose);
+        }
+    }
+    Ok(granted)
 }
 
 /// The `iss` a token claims, read **without verification**: only for routing a bearer token to
@@ -299,7 +349,7 @@ impl AccessTokens {
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
         if !request.scopes.iter().all(|scope| is_scope_token(scope)) {
-            return Err(AuthError::InvalidConfig);
+            return Err(AuthError::InvalidScope);
         }
         let keys = self.keys();
         let key = keys.current_key();

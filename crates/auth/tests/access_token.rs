@@ -119,6 +119,47 @@ fn issued_tokens_verify_with_every_claim() {
 }
 
 #[test]
+fn scopes_and_purposes_are_granted_only_from_what_is_allowed() {
+    use auth::AuthError;
+    use auth::token::{grant_purposes, grant_scopes};
+    let allowed = ["plans:read".to_owned(), "plans:write".to_owned()];
+    type Granted = Result<Vec<&'static str>, AuthError>;
+    let scope_cases: [(Option<&str>, Granted); 7] = [
+        (None, Ok(vec!["plans:read", "plans:write"])),
+        (Some("plans:read"), Ok(vec!["plans:read"])),
+        (Some("plans:read plans:read"), Ok(vec!["plans:read"])),
+        (
+            Some("plans:read audit:read"),
+            Err(AuthError::ScopeNotAllowed),
+        ),
+        (Some(""), Err(AuthError::InvalidScope)),
+        (
+            Some("plans:read  plans:write"),
+            Err(AuthError::InvalidScope),
+        ),
+        (Some("plans:\"read"), Err(AuthError::InvalidScope)),
+    ];
+    for (requested, want) in scope_cases {
+        let want = want.map(|scopes| scopes.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        assert_eq!(grant_scopes(requested, &allowed), want, "{requested:?}");
+    }
+    let allowed = [Purpose::Support];
+    assert_eq!(grant_purposes(None, &allowed), Ok(vec![Purpose::Support]));
+    assert_eq!(
+        grant_purposes(Some("support"), &allowed),
+        Ok(vec![Purpose::Support])
+    );
+    assert_eq!(
+        grant_purposes(Some("safety"), &allowed),
+        Err(AuthError::PurposeNotAllowed)
+    );
+    assert_eq!(
+        grant_purposes(Some("marketing"), &allowed),
+        Err(AuthError::PurposeNotAllowed)
+    );
+}
+
+#[test]
 fn unverified_issuer_routes_only() {
     let hub = hub();
     let issued = hub.tokens.issue(&member_request(), now()).unwrap();
@@ -139,7 +180,10 @@ fn scopes_with_spaces_are_refused_at_issue() {
         scopes: vec!["a b".to_owned()],
         ..member_request()
     };
-    assert!(hub.tokens.issue(&request, now()).is_err());
+    assert_eq!(
+        hub.tokens.issue(&request, now()).err(),
+        Some(auth::AuthError::InvalidScope)
+    );
 }
 
 fn valid_header(kid: &str) -> Value {
