@@ -234,3 +234,46 @@ fn configuration_is_checked() {
     .unwrap();
     assert_eq!(parsed.algorithms, ["RS256", "ES256", "EdDSA"]);
 }
+
+/// RS256, what most municipal IdPs sign with. ring cannot make RSA keys, so this is a fixture made
+/// once with `openssl genrsa 2048` + `openssl dgst -sha256 -sign`: the JWKS (public key only) and a
+/// token valid at `now()`. The private key was not kept.
+#[test]
+fn rs256_tokens_through_a_jwks_file() {
+    let jwks = include_str!("fixtures/idp-rsa-jwks.json");
+    let token = include_str!("fixtures/idp-rsa-token.txt").trim();
+    let rsa = ExternalIssuerConfig {
+        algorithms: vec!["RS256".to_owned()],
+        ..config("email")
+    };
+    let issuer = ExternalIssuer::new(rsa, jwks).unwrap();
+    check(&issuer, token, Ok("anna@gemeente.example"));
+    let expired_at = now() + chrono::Duration::seconds(331);
+    assert_eq!(
+        issuer.verify(token, expired_at).err(),
+        Some(TokenError::Expired)
+    );
+
+    // Not in the allow-list: refused, however good the signature.
+    let no_rsa = ExternalIssuer::new(config("email"), jwks).unwrap();
+    check(&no_rsa, token, Err(TokenError::AlgNotAllowed));
+
+    // Algorithm confusion with the RSA modulus as an HMAC key.
+    let jwks_value: Value = serde_json::from_str(jwks).unwrap();
+    let modulus = jwks_value["keys"][0]["n"].as_str().unwrap();
+    let confused = sign_hs256(
+        &json!({"alg": "HS256", "kid": "rsa-1"}),
+        &claims(),
+        modulus.as_bytes(),
+    );
+    check(&issuer, &confused, Err(TokenError::AlgNotAllowed));
+    // A flipped bit in the signature.
+    let mut bytes = token.as_bytes().to_vec();
+    let last = bytes.len() - 10;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    check(
+        &issuer,
+        &String::from_utf8(bytes).unwrap(),
+        Err(TokenError::BadSignature),
+    );
+}
