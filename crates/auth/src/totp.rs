@@ -248,6 +248,45 @@ mod tests {
         }
     }
 
+    /// RFC 6238 Appendix B, SHA-256 and SHA-512 rows (seeds of 32 and 64 bytes).
+    #[test]
+    fn rfc6238_sha256_and_sha512_vectors() {
+        let sha256 = totp_with(
+            b"12345678901234567890123456789012",
+            Algorithm::SHA256,
+            8,
+            "",
+        )
+        .unwrap();
+        let sha512 = totp_with(
+            b"1234567890123456789012345678901234567890123456789012345678901234",
+            Algorithm::SHA512,
+            8,
+            "",
+        )
+        .unwrap();
+        let vectors = [
+            (59, "46119246", "90693936"),
+            (1_111_111_109, "68084774", "25091201"),
+            (1_111_111_111, "67062674", "99943326"),
+            (1_234_567_890, "91819424", "93441116"),
+            (2_000_000_000, "90698825", "38618901"),
+            (20_000_000_000, "77737706", "47863826"),
+        ];
+        for (time, want_256, want_512) in vectors {
+            assert_eq!(
+                sha256.generate(time).to_string(),
+                want_256,
+                "SHA-256 T={time}"
+            );
+            assert_eq!(
+                sha512.generate(time).to_string(),
+                want_512,
+                "SHA-512 T={time}"
+            );
+        }
+    }
+
     #[track_caller]
     fn check(offset_steps: i64, last_used: Option<u64>, want: Result<u64, AuthError>) {
         let secret = TotpSecret(Zeroizing::new(b"12345678901234567890".to_vec()));
