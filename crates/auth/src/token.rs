@@ -342,6 +342,27 @@ impl AccessTokens {
         self.cache.clear();
     }
 
+    /// Forgets the cached verifications of one subject's tokens (the member or client was just
+    /// disabled on this instance). Not a substitute for the per-request status check, which also
+    /// covers the other instances.
+    pub fn forget_subject(&self, subject: Subject) {
+        self.cache
+            .retain(|_, principal| principal.subject != subject);
+    }
+
+    /// Drops cached entries whose token has expired at `now`, so they do not wait for eviction.
+    /// Call it now and then (every minute is plenty); hits check expiry anyway.
+    pub fn purge_expired(&self, now: DateTime<Utc>) {
+        let leeway = Duration::seconds(i64::from(self.config.leeway_seconds));
+        self.cache
+            .retain(|_, principal| now < principal.expires_at + leeway);
+    }
+
+    /// How many verified tokens are cached (for metrics).
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Signs an access token for `request`, valid from `now` for the configured lifetime.
     pub fn issue(
         &self,

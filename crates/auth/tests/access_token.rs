@@ -578,6 +578,39 @@ fn cache_hits_still_check_expiry() {
 }
 
 #[test]
+fn cache_entries_can_be_purged_and_forgotten_per_subject() {
+    let hub = hub();
+    let anna = member_request();
+    let bert = member_request();
+    let anna_token = hub.tokens.issue(&anna, now()).unwrap().access_token;
+    let bert_token = hub
+        .tokens
+        .issue(&bert, now() + Duration::minutes(5))
+        .unwrap()
+        .access_token;
+    hub.tokens
+        .verify(&anna_token, now() + Duration::minutes(5))
+        .unwrap();
+    hub.tokens
+        .verify(&bert_token, now() + Duration::minutes(5))
+        .unwrap();
+    assert_eq!(hub.tokens.cached(), 2);
+    hub.tokens.forget_subject(bert.subject);
+    assert_eq!(hub.tokens.cached(), 1);
+    hub.tokens
+        .verify(&bert_token, now() + Duration::minutes(5))
+        .unwrap();
+    hub.tokens.purge_expired(now() + Duration::minutes(11));
+    assert_eq!(
+        hub.tokens.cached(),
+        1,
+        "anna's token expired, bert's lives on"
+    );
+    hub.tokens.purge_expired(now() + Duration::minutes(16));
+    assert_eq!(hub.tokens.cached(), 0);
+}
+
+#[test]
 fn rotation_keeps_old_tokens_until_the_key_is_retired() {
     let mut keys = SigningKeys::generate(now()).unwrap();
     let stored = keys.to_stored();
