@@ -75,7 +75,9 @@ impl ClientPublicKey {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientAssertionConfig {
-    /// Accepted `aud` values: the token endpoint URL, and our issuer identifier.
+    /// Accepted `aud` values: the token endpoint URL, and our issuer identifier. Empty in the
+    /// defaults: the server fills in both from its public base URL.
+    #[serde(default)]
     pub audiences: Vec<String>,
     /// Longest accepted assertion lifetime in seconds (default 300).
     #[serde(default = "default_max_lifetime")]
@@ -86,6 +88,17 @@ pub struct ClientAssertionConfig {
     /// Most `jti` values remembered at once (default 100,000).
     #[serde(default = "default_replay_capacity")]
     pub replay_capacity: usize,
+}
+
+impl Default for ClientAssertionConfig {
+    fn default() -> Self {
+        ClientAssertionConfig {
+            audiences: Vec::new(),
+            max_lifetime_seconds: default_max_lifetime(),
+            leeway_seconds: default_leeway(),
+            replay_capacity: default_replay_capacity(),
+        }
+    }
 }
 
 fn default_max_lifetime() -> u32 {

@@ -26,3 +26,61 @@ pub mod token;
 pub mod totp;
 
 pub use error::{AuthError, TokenError};
+
+use serde::Deserialize;
+
+/// The `[auth]` section of the configuration: every setting of this crate in one place. Each
+/// sub-section has working defaults (OWASP argon2id, 10-minute EdDSA tokens, 30 s leeway, ...),
+/// except what only the deployment knows: the token issuer and audience, and external issuers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Member password hashing (`[auth.password]`).
+    pub password: password::PasswordConfig,
+    /// The hub's access tokens (`[auth.tokens]`).
+    pub tokens: token::TokenConfig,
+    /// Login throttling (`[auth.throttle]`).
+    pub throttle: throttle::ThrottleConfig,
+    /// Console sessions (`[auth.session]`).
+    pub session: session::SessionConfig,
+    /// `private_key_jwt` client authentication (`[auth.client_assertion]`).
+    pub client_assertion: client_assertion::ClientAssertionConfig,
+    /// Trusted external issuers, e.g. the municipality's IdP (`[[auth.external_issuers]]`).
+    pub external_issuers: Vec<external::ExternalIssuerConfig>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let config: AuthConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(config, AuthConfig::default());
+        assert_eq!(config.password.memory_kib, 19_456);
+        assert_eq!(config.tokens.lifetime_seconds, 600);
+        assert_eq!(config.tokens.algorithms, ["EdDSA"]);
+        assert_eq!(config.client_assertion.max_lifetime_seconds, 300);
+
+        let config: AuthConfig = serde_json::from_value(serde_json::json!({
+            "tokens": {"issuer": "https://wijkhub.example", "audience": "wijkhub"},
+            "throttle": {"account_max_failures": 3},
+            "external_issuers": [{
+                "issuer": "https://idp.example", "audience": "wijkhub", "member_claim": "email",
+                "jwks_file": "config/idp-jwks.json"
+            }]
+        }))
+        .unwrap();
+        assert_eq!(config.tokens.leeway_seconds, 30);
+        assert_eq!(config.throttle.account_max_failures, 3);
+        assert_eq!(config.throttle.account_lock_seconds, 60);
+        assert_eq!(
+            config.external_issuers[0].algorithms,
+            ["RS256", "ES256", "EdDSA"]
+        );
+
+        let typo = serde_json::json!({"tokens": {"lifetime_secs": 60}});
+        assert!(serde_json::from_value::<AuthConfig>(typo).is_err());
+    }
+}
