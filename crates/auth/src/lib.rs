@@ -80,6 +80,33 @@ mod tests {
             ["RS256", "ES256", "EdDSA"]
         );
 
+        let readme = include_str!("../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        #[derive(Deserialize)]
+        struct Root {
+            auth: AuthConfig,
+        }
+        let documented: Root = toml::from_str(example).unwrap();
+        assert_eq!(
+            documented.auth.tokens.issuer, "https://wijkhub.example",
+            "README's [auth] example parses with the real keys"
+        );
+        let defaults_but_issuer = AuthConfig {
+            tokens: token::TokenConfig {
+                issuer: "https://wijkhub.example".to_owned(),
+                ..token::TokenConfig::default()
+            },
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            documented.auth, defaults_but_issuer,
+            "README shows the defaults"
+        );
+
         let typo = serde_json::json!({"tokens": {"lifetime_secs": 60}});
         assert!(serde_json::from_value::<AuthConfig>(typo).is_err());
     }
