@@ -214,12 +214,14 @@ impl ClientAssertions {
         let leeway = i64::from(self.config.leeway_seconds);
         jws::check_times(exp, claims.nbf, claims.iat, now_unix, leeway)?;
         let max_lifetime = i64::from(self.config.max_lifetime_seconds);
-        let too_long_from_now = exp - now_unix > max_lifetime + leeway;
-        let too_long_from_iat = claims.iat.is_some_and(|iat| exp - iat > max_lifetime);
+        let too_long_from_now = exp.saturating_sub(now_unix) > max_lifetime + leeway;
+        let too_long_from_iat = claims
+            .iat
+            .is_some_and(|iat| exp.saturating_sub(iat) > max_lifetime);
         if too_long_from_now || too_long_from_iat {
             return Err(TokenError::LifetimeTooLong);
         }
-        self.remember(client_id, jti, exp + leeway, now_unix)
+        self.remember(client_id, jti, exp.saturating_add(leeway), now_unix)
     }
 
     fn remember(

@@ -185,6 +185,9 @@ fn make_room<K: Eq + Hash + Clone, V: LastSeen>(
         .map(|(key, state)| (state.last_seen(), key.clone()))
         .collect();
     let n_evict = (max_entries / 10).max(1).min(by_age.len());
+    if n_evict == 0 {
+        return;
+    }
     by_age.select_nth_unstable_by_key(n_evict - 1, |(seen, _)| *seen);
     for (_, key) in by_age.into_iter().take(n_evict) {
         map.remove(&key);
@@ -474,6 +477,17 @@ mod tests {
             throttle.check("x", ip("2001:db8:0:2::1"), t(1)),
             Decision::Allowed
         );
+    }
+
+    #[test]
+    fn a_zero_sized_table_does_not_panic() {
+        let throttle = Throttle::new(ThrottleConfig {
+            max_entries: 0,
+            ..ThrottleConfig::default()
+        });
+        throttle.record_failure("a", ip("192.0.2.1"), t(0));
+        throttle.record_failure("b", ip("192.0.2.2"), t(0));
+        assert!(throttle.tracked().0 <= 2);
     }
 
     #[test]

@@ -188,6 +188,14 @@ impl Principal {
         self.scopes.iter().any(|granted| granted == scope)
     }
 
+    /// Whether the token has expired at `now`, allowing `leeway` (checked arithmetic: no panic at
+    /// the edges of time).
+    fn expired_at(&self, now: DateTime<Utc>, leeway: Duration) -> bool {
+        self.expires_at
+            .checked_add_signed(leeway)
+            .is_none_or(|end| now >= end)
+    }
+
     /// Whether a request may declare `purpose` (`Wijkhub-Purpose`) with this token.
     pub fn may_declare(&self, purpose: Purpose) -> bool {
         self.purposes.contains(&purpose)
@@ -355,7 +363,7 @@ impl AccessTokens {
     pub fn purge_expired(&self, now: DateTime<Utc>) {
         let leeway = Duration::seconds(i64::from(self.config.leeway_seconds));
         self.cache
-            .retain(|_, principal| now < principal.expires_at + leeway);
+            .retain(|_, principal| !principal.expired_at(now, leeway));
     }
 
     /// How many verified tokens are cached (for metrics).
@@ -414,11 +422,14 @@ impl AccessTokens {
         let cache_key = crate::random::sha256(token.as_bytes());
         if let Some(principal) = self.cache.get(&cache_key) {
             let leeway = Duration::seconds(i64::from(self.config.leeway_seconds));
-            if now >= principal.expires_at + leeway {
+            if principal.expired_at(now, leeway) {
                 self.cache.remove(&cache_key);
                 return Err(TokenError::Expired);
             }
-            if principal.not_before > now + leeway {
+            if now
+                .checked_add_signed(leeway)
+                .is_some_and(|late| principal.not_before > late)
+            {
                 return Err(TokenError::NotYetValid);
             }
             return Ok(principal);
