@@ -127,7 +127,10 @@ fn check_steps(
     // does not tell which step matched.
     for step in current.saturating_sub(1)..=current.saturating_add(1) {
         let fresh = last_used_step.is_none_or(|last| step > last);
-        let expected = Zeroizing::new(totp.generate(step * STEP_SECONDS).to_string());
+        let Some(step_start) = step.checked_mul(STEP_SECONDS) else {
+            continue;
+        };
+        let expected = Zeroizing::new(totp.generate(step_start).to_string());
         let matches = bool::from(expected.as_bytes().ct_eq(code.as_bytes()));
         if matches && fresh && accepted.is_none() {
             accepted = Some(step);
@@ -314,6 +317,19 @@ mod tests {
         for (offset, last_used, want) in cases {
             check(offset, last_used, want);
         }
+    }
+
+    #[test]
+    fn the_end_of_time_does_not_overflow() {
+        let secret = TotpSecret::generate().unwrap();
+        assert_eq!(
+            verify_totp(&secret, "123456", u64::MAX, Some(u64::MAX)),
+            Err(AuthError::OtpRejected)
+        );
+        assert_eq!(
+            verify_totp(&secret, "123456", 0, None).is_err(),
+            secret.totp("").unwrap().generate(0).to_string() != "123456"
+        );
     }
 
     #[test]
