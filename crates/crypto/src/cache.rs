@@ -214,3 +214,165 @@ impl Inner {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Weak;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn key_ring() -> KeyRing {
+        crate::key_ring_from_text(crate::generate_key_text().unwrap().expose_secret()).unwrap()
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// (seconds after start, which of the prepared (resident, wrapped) pairs, want a hit).
+    type Step = (u64, usize, bool);
+
+    /// Each step: (seconds after start, which of the prepared (resident, wrapped) pairs, want a hit).
+    #[track_caller]
+    fn check(capacity: usize, steps: &[Step], want_len: usize) {
+        let ring = key_ring();
+        let rows: Vec<(ResidentId, Vec<u8>)> = (0..4)
+            .map(|_| {
+                let resident = ResidentId::new();
+                (resident, ring.new_dek(resident).unwrap().1)
+            })
+            .collect();
+        let cache = DekCache::new(DekCacheConfig { capacity, ttl: TTL });
+        let start = Instant::now();
+        let mut previous: Vec<Option<Weak<Dek>>> = vec![None; rows.len()];
+        for (step_idx, &(seconds, row_idx, want_hit)) in steps.iter().enumerate() {
+            let (resident, wrapped) = &rows[row_idx];
+            let now = start + Duration::from_secs(seconds);
+            let dek = cache.unwrap_at(&ring, wrapped, *resident, now).unwrap();
+            let hit = previous[row_idx]
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .is_some_and(|old| Arc::ptr_eq(&old, &dek));
+            assert_eq!(hit, want_hit, "step {step_idx}");
+            previous[row_idx] = Some(Arc::downgrade(&dek));
+        }
+        assert_eq!(cache.len(), want_len);
+        assert!(cache.len() <= capacity);
+    }
+
+    #[test]
+    fn hits_expiry_and_capacity() {
+        let cases: [(usize, &[Step], usize); 6] = [
+            (10, &[(0, 0, false), (1, 0, true), (59, 0, true)], 1),
+            // The deadline is hard: use does not extend it.
+            (
+                10,
+                &[(0, 0, false), (30, 0, true), (60, 0, false), (61, 0, true)],
+                1,
+            ),
+            (
+                10,
+                &[(0, 0, false), (1, 1, false), (2, 0, true), (2, 1, true)],
+                2,
+            ),
+            // Capacity 2: the oldest goes first.
+            (
+                2,
+                &[
+                    (0, 0, false),
+                    (1, 1, false),
+                    (2, 2, false),
+                    (3, 0, false),
+                    (3, 2, true),
+                ],
+                2,
+            ),
+            // Expired entries are purged on any call, not only on their own lookup.
+            (10, &[(0, 0, false), (1, 1, false), (100, 2, false)], 1),
+            (0, &[(0, 0, false), (1, 0, false)], 0),
+        ];
+        for (capacity, steps, want_len) in cases {
+            check(capacity, steps, want_len);
+        }
+    }
+
+    #[test]
+    fn evicted_keys_are_dropped() {
+        let ring = key_ring();
+        let resident = ResidentId::new();
+        let (_, wrapped) = ring.new_dek(resident).unwrap();
+        let cache = DekCache::new(DekCacheConfig {
+            capacity: 4,
+            ttl: TTL,
+        });
+        let start = Instant::now();
+        let weak = Arc::downgrade(&cache.unwrap_at(&ring, &wrapped, resident, start).unwrap());
+        assert!(weak.upgrade().is_some(), "held by the cache");
+        cache.lock().purge(start + TTL);
+        // No holder left: the Dek was dropped, and its SecretBox zeroized the bytes.
+        assert!(weak.upgrade().is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn misses_for_another_wrapped_value_or_resident() {
+        let ring = key_ring();
+        let resident = ResidentId::new();
+        let (dek, wrapped) = ring.new_dek(resident).unwrap();
+        let cache = DekCache::new(DekCacheConfig::default());
+        let first = cache.unwrap(&ring, &wrapped, resident).unwrap();
+        // A rewrap (same DEK, new bytes) is a new entry, not a stale hit.
+        let rewrapped = ring.wrap_dek(&dek, resident).unwrap();
+        let second = cache.unwrap(&ring, &rewrapped, resident).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        // The cache never serves a key to the wrong resident, and errors are not cached.
+        assert!(matches!(
+            cache.unwrap(&ring, &wrapped, ResidentId::new()),
+            Err(CryptoError::Authentication)
+        ));
+        assert_eq!(cache.len(), 2);
+        cache.forget_resident(resident);
+        assert!(cache.is_empty());
+        assert!(matches!(
+            cache.unwrap(&ring, &crate::ERASED_WRAPPED_DEK, resident),
+            Err(CryptoError::Erased)
+        ));
+        cache.unwrap(&ring, &wrapped, resident).unwrap();
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        let ring = Arc::new(key_ring());
+        let cache = Arc::new(DekCache::new(DekCacheConfig {
+            capacity: 8,
+            ttl: TTL,
+        }));
+        let rows: Vec<(ResidentId, Vec<u8>)> = (0..16)
+            .map(|_| {
+                let resident = ResidentId::new();
+                (resident, ring.new_dek(resident).unwrap().1)
+            })
+            .collect();
+        let rows = Arc::new(rows);
+        let threads: Vec<_> = (0..4)
+            .map(|thread_idx| {
+                let (ring, cache, rows) =
+                    (Arc::clone(&ring), Arc::clone(&cache), Arc::clone(&rows));
+                std::thread::spawn(move || {
+                    for round in 0..200 {
+                        let (resident, wrapped) = &rows[(round * 7 + thread_idx) % rows.len()];
+                        cache.unwrap(&ring, wrapped, *resident).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(cache.len() <= 8);
+    }
+}
