@@ -26,6 +26,8 @@ pub mod token;
 pub mod totp;
 
 pub use error::{AuthError, TokenError};
+/// Longest bearer token or client assertion looked at (8 KiB); longer ones are `too-large`.
+pub use jws::MAX_TOKEN_BYTES;
 
 use serde::Deserialize;
 
