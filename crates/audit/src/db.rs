@@ -1,0 +1,380 @@
+//! The audit tables as the crate reads and writes them: column lists, row decoding, the
+//! multi-row insert, backend-specific SQL.
+//!
+//! Statements here are built with bound parameters only; no value is ever formatted into SQL.
+//! This module must never UPDATE or DELETE: the tables are append-only.
+
+use std::collections::BTreeSet;
+
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use crate::AuditError;
+use crate::encoding::ENCODING_VERSION;
+use crate::entry::{Actor, AuditAction, AuditEntry, ChainId, Code, NewEntry, OnBehalfOf, Outcome, micros_to_time};
+use crate::merkle::Hash;
+use domain::{Category, ClientId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId};
+
+pub const ENTRIES: &str = "audit_entries";
+pub const CHECKPOINTS: &str = "audit_checkpoints";
+
+/// Every column of `audit_entries`, in the order rows are inserted and selected.
+pub const ENTRY_COLUMNS: &[&str] = &[
+    "chain_id",
+    "seq",
+    "encoding_version",
+    "occurred_at_us",
+    "action",
+    "actor_kind",
+    "actor_id",
+    "on_behalf_of_id",
+    "on_behalf_of_name",
+    "organisation_id",
+    "role",
+    "resident_id",
+    "plan_id",
+    "section_id",
+    "revision",
+    "categories_returned",
+    "categories_denied",
+    "purpose",
+    "basis",
+    "outcome",
+    "reason",
+    "checks",
+    "request_id",
+    "source_address",
+    "client_id",
+    "leaf_hash",
+];
+
+/// The most rows in one INSERT: 26 parameters each stays below SQLite's 32766.
+pub const MAX_ROWS_PER_INSERT: usize = 1000;
+
+pub fn backend_supported(backend: DbBackend) -> Result<DbBackend, AuditError> {
+    match backend {
+        DbBackend::Sqlite | DbBackend::Postgres => Ok(backend),
+        _ => Err(AuditError::UnsupportedBackend),
+    }
+}
+
+/// `?` on SQLite, `$n` on PostgreSQL.
+pub struct Params {
+    backend: DbBackend,
+    pub values: Vec<Value>,
+}
+
+impl Params {
+    pub fn new(backend: DbBackend) -> Params {
+        Params { backend, values: Vec::new() }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    pub fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+pub fn entry_select_list() -> String {
+    ENTRY_COLUMNS.join(", ")
+}
+
+fn join_codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
+    codes.collect::<Vec<_>>().join(",")
+}
+
+fn uuid_value(id: Option<Uuid>) -> Value {
+    Value::Uuid(id)
+}
+
+/// One multi-row INSERT for a batch (at most [`MAX_ROWS_PER_INSERT`] rows).
+pub fn insert_statement(backend: DbBackend, rows: &[AuditEntry]) -> Statement {
+    let mut params = Params::new(backend);
+    let mut sql = format!("INSERT INTO {ENTRIES} ({}) VALUES ", entry_select_list());
+    for (row_idx, row) in rows.iter().enumerate() {
+        let e = &row.entry;
+        let values: [Value; 26] = [
+            uuid_value(Some(row.chain.as_uuid())),
+            Value::BigInt(Some(row.seq as i64)),
+            Value::SmallInt(Some(i16::from(ENCODING_VERSION))),
+            Value::BigInt(Some(e.time_micros())),
+            Value::String(Some(e.action.as_str().to_owned())),
+            Value::String(Some(e.actor.kind().to_owned())),
+            uuid_value(e.actor.id()),
+            Value::String(e.on_behalf_of.as_ref().map(|p| p.user_id().as_str().to_owned())),
+            Value::String(e.on_behalf_of.as_ref().map(|p| p.display_name().to_owned())),
+            uuid_value(e.organisation.map(|id| id.as_uuid())),
+            Value::String(e.role.map(|role| role.as_str().to_owned())),
+            uuid_value(e.resident.map(|id| id.as_uuid())),
+            uuid_value(e.plan.map(|id| id.as_uuid())),
+            uuid_value(e.section.map(|id| id.as_uuid())),
+            Value::BigInt(e.revision),
+            Value::String(Some(join_codes(e.categories_returned.iter().map(|c| c.as_str())))),
+            Value::String(Some(join_codes(e.categories_denied.iter().map(|c| c.as_str())))),
+            Value::String(e.purpose.map(|p| p.as_str().to_owned())),
+            Value::String(e.basis.as_ref().map(|b| b.as_str().to_owned())),
+            Value::String(Some(e.outcome.as_str().to_owned())),
+            Value::String(e.reason.as_ref().map(|r| r.as_str().to_owned())),
+            Value::String(Some(join_codes(e.checks.iter().map(Code::as_str)))),
+            Value::String(e.request_id.as_ref().map(|r| r.as_str().to_owned())),
+            Value::String(e.source_address.map(|a| a.to_string())),
+            uuid_value(e.client.map(|id| id.as_uuid())),
+            Value::Bytes(Some(row.leaf_hash.to_vec())),
+        ];
+        if row_idx > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for (value_idx, value) in values.into_iter().enumerate() {
+            if value_idx > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&params.bind(value));
+        }
+        sql.push(')');
+    }
+    params.statement(sql)
+}
+
+/// A row of `audit_entries`, decoded. A value that does not parse is reported with the row's
+/// position, not guessed at: `verify` calls that a changed entry.
+pub struct StoredRow {
+    pub seq: u64,
+    pub entry: Result<AuditEntry, AuditError>,
+    pub stored_hash: Option<Hash>,
+}
+
+fn get<T: sea_orm::TryGetable>(row: &QueryResult, idx: usize) -> Result<T, AuditError> {
+    row.try_get_by_index::<T>(idx).map_err(|_| AuditError::Malformed(ENTRY_COLUMNS[idx]))
+}
+
+fn opt_code(value: Option<String>) -> Result<Option<Code>, AuditError> {
+    value.as_deref().map(Code::parse).transpose()
+}
+
+fn categories(text: &str) -> Result<BTreeSet<Category>, AuditError> {
+    if text.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let mut set = BTreeSet::new();
+    for (idx, code) in text.split(',').enumerate() {
+        let category = Category::parse(code).map_err(|_| AuditError::Malformed("categories"))?;
+        // Stored sorted and without duplicates; anything else was not written by us.
+        if !set.insert(category) || set.iter().next_back() != Some(&category) || idx >= Category::ALL.len() {
+            return Err(AuditError::Malformed("categories"));
+        }
+    }
+    Ok(set)
+}
+
+/// Decodes a row selected with [`entry_select_list`].
+pub fn decode_row(row: &QueryResult) -> Result<StoredRow, AuditError> {
+    let chain = ChainId::from_uuid(get::<Uuid>(row, 0)?);
+    let seq = u64::try_from(get::<i64>(row, 1)?).map_err(|_| AuditError::Malformed("seq"))?;
+    let stored_hash = get::<Vec<u8>>(row, 25).ok().and_then(|bytes| Hash::try_from(bytes.as_slice()).ok());
+    let entry = decode_entry(row, chain, seq, stored_hash);
+    Ok(StoredRow { seq, entry, stored_hash })
+}
+
+fn decode_entry(row: &QueryResult, chain: ChainId, seq: u64, stored_hash: Option<Hash>) -> Result<AuditEntry, AuditError> {
+    if get::<i16>(row, 2)? != i16::from(ENCODING_VERSION) {
+        return Err(AuditError::Malformed("encoding_version"));
+    }
+    let time = micros_to_time(get::<i64>(row, 3)?);
+    let action = AuditAction::parse(&get::<String>(row, 4)?)?;
+    let actor = Actor::from_parts(&get::<String>(row, 5)?, get::<Option<Uuid>>(row, 6)?)?;
+    let on_behalf_of = match (get::<Option<String>>(row, 7)?, get::<Option<String>>(row, 8)?) {
+        (None, None) => None,
+        (Some(id), Some(name)) => Some(OnBehalfOf::new(Code::parse(&id)?, &name)?),
+        _ => return Err(AuditError::Malformed("on_behalf_of")),
+    };
+    let role = get::<Option<String>>(row, 10)?.as_deref().map(Role::parse).transpose().map_err(|_| AuditError::Malformed("role"))?;
+    let purpose =
+        get::<Option<String>>(row, 17)?.as_deref().map(Purpose::parse).transpose().map_err(|_| AuditError::Malformed("purpose"))?;
+    let checks_text = get::<String>(row, 21)?;
+    let checks = if checks_text.is_empty() {
+        Vec::new()
+    } else {
+        checks_text.split(',').map(Code::parse).collect::<Result<Vec<_>, _>>()?
+    };
+    let source_address = get::<Option<String>>(row, 23)?
+        .map(|text| text.parse().map_err(|_| AuditError::Malformed("source_address")))
+        .transpose()?;
+    let entry = NewEntry {
+        time,
+        action,
+        actor,
+        on_behalf_of,
+        organisation: get::<Option<Uuid>>(row, 9)?.map(OrganisationId::from_uuid),
+        role,
+        resident: get::<Option<Uuid>>(row, 11)?.map(ResidentId::from_uuid),
+        plan: get::<Option<Uuid>>(row, 12)?.map(PlanId::from_uuid),
+        section: get::<Option<Uuid>>(row, 13)?.map(SectionId::from_uuid),
+        revision: get::<Option<i64>>(row, 14)?,
+        categories_returned: categories(&get::<String>(row, 15)?)?,
+        categories_denied: categories(&get::<String>(row, 16)?)?,
+        purpose,
+        basis: opt_code(get::<Option<String>>(row, 18)?)?,
+        outcome: Outcome::parse(&get::<String>(row, 19)?)?,
+        reason: opt_code(get::<Option<String>>(row, 20)?)?,
+        checks,
+        request_id: opt_code(get::<Option<String>>(row, 22)?)?,
+        source_address,
+        client: get::<Option<Uuid>>(row, 24)?.map(ClientId::from_uuid),
+    };
+    Ok(AuditEntry { chain, seq, entry, leaf_hash: stored_hash.unwrap_or([0u8; 32]) })
+}
+
+/// Rows of one chain with `seq >= from`, in order, at most `limit`.
+pub async fn chain_page<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<QueryResult>, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT {} FROM {ENTRIES} WHERE chain_id = {} AND seq >= {} ORDER BY seq LIMIT {}",
+        entry_select_list(),
+        params.bind(chain.as_uuid()),
+        params.bind(from as i64),
+        params.bind(limit as i64),
+    );
+    Ok(db.query_all_raw(params.statement(sql)).await?)
+}
+
+/// Stored leaf hashes of one chain for `seq` in `[from, to)`, in order, with their seq.
+pub async fn leaf_hash_page<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    from: u64,
+    to: u64,
+    limit: u64,
+) -> Result<Vec<(u64, Hash)>, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT seq, leaf_hash FROM {ENTRIES} WHERE chain_id = {} AND seq >= {} AND seq < {} ORDER BY seq LIMIT {}",
+        params.bind(chain.as_uuid()),
+        params.bind(from as i64),
+        params.bind(to as i64),
+        params.bind(limit as i64),
+    );
+    let rows = db.query_all_raw(params.statement(sql)).await?;
+    rows.iter()
+        .map(|row| {
+            let seq = row.try_get_by_index::<i64>(0).map_err(|_| AuditError::Malformed("seq"))?;
+            let hash = row.try_get_by_index::<Vec<u8>>(1).map_err(|_| AuditError::Malformed("leaf_hash"))?;
+            Ok((seq as u64, Hash::try_from(hash.as_slice()).map_err(|_| AuditError::Malformed("leaf_hash"))?))
+        })
+        .collect()
+}
+
+/// All stored leaf hashes of a chain for `seq < to`; fails on a gap.
+pub async fn load_leaf_hashes<C: ConnectionTrait>(db: &C, chain: ChainId, to: u64) -> Result<Vec<Hash>, AuditError> {
+    const PAGE: u64 = 50_000;
+    let mut leaves = Vec::new();
+    loop {
+        let from = leaves.len() as u64;
+        if from >= to {
+            break;
+        }
+        let page = leaf_hash_page(db, chain, from, to, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (seq, hash) in page {
+            if seq != leaves.len() as u64 {
+                return Err(AuditError::Malformed("gap in chain"));
+            }
+            leaves.push(hash);
+        }
+    }
+    Ok(leaves)
+}
+
+/// A stored checkpoint row.
+#[derive(Clone, Debug)]
+pub struct CheckpointRow {
+    pub id: i64,
+    pub chain: ChainId,
+    pub tree_size: u64,
+    pub root: Vec<u8>,
+    pub note: String,
+}
+
+pub async fn insert_checkpoint<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    tree_size: u64,
+    root: &Hash,
+    note: &str,
+    created_at_us: i64,
+) -> Result<(), AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "INSERT INTO {CHECKPOINTS} (chain_id, tree_size, root_hash, note, created_at_us) VALUES ({}, {}, {}, {}, {})",
+        params.bind(chain.as_uuid()),
+        params.bind(tree_size as i64),
+        params.bind(root.to_vec()),
+        params.bind(note.to_owned()),
+        params.bind(created_at_us),
+    );
+    db.execute_raw(params.statement(sql)).await?;
+    Ok(())
+}
+
+/// Checkpoints, in the order they were stored; of one chain or of all.
+pub async fn load_checkpoints<C: ConnectionTrait>(db: &C, chain: Option<ChainId>) -> Result<Vec<CheckpointRow>, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let filter = match chain {
+        Some(chain) => format!("WHERE chain_id = {}", params.bind(chain.as_uuid())),
+        None => String::new(),
+    };
+    let sql = format!("SELECT id, chain_id, tree_size, root_hash, note FROM {CHECKPOINTS} {filter} ORDER BY id");
+    let rows = db.query_all_raw(params.statement(sql)).await?;
+    rows.iter()
+        .map(|row| {
+            let bad = |_| AuditError::Malformed("checkpoint row");
+            Ok(CheckpointRow {
+                id: row.try_get_by_index::<i64>(0).or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from)).map_err(bad)?,
+                chain: ChainId::from_uuid(row.try_get_by_index::<Uuid>(1).map_err(bad)?),
+                tree_size: row.try_get_by_index::<i64>(2).map_err(bad)? as u64,
+                root: row.try_get_by_index::<Vec<u8>>(3).map_err(bad)?,
+                note: row.try_get_by_index::<String>(4).map_err(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// `max(seq) + 1` of a chain: its size if it has no gaps.
+pub async fn chain_head<C: ConnectionTrait>(db: &C, chain: ChainId) -> Result<u64, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!("SELECT max(seq) FROM {ENTRIES} WHERE chain_id = {}", params.bind(chain.as_uuid()));
+    let row = db.query_one_raw(params.statement(sql)).await?;
+    let max = row.and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok()).flatten();
+    Ok(max.map_or(0, |max| max as u64 + 1))
+}
+
+/// Every chain with entries, with its row count and `max(seq) + 1`.
+pub async fn chains<C: ConnectionTrait>(db: &C) -> Result<Vec<(ChainId, u64, u64)>, AuditError> {
+    let sql = format!("SELECT chain_id, count(*), max(seq) FROM {ENTRIES} GROUP BY chain_id ORDER BY chain_id");
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
+    rows.iter()
+        .map(|row| {
+            let bad = |_| AuditError::Malformed("chain summary");
+            Ok((
+                ChainId::from_uuid(row.try_get_by_index::<Uuid>(0).map_err(bad)?),
+                row.try_get_by_index::<i64>(1).map_err(bad)? as u64,
+                row.try_get_by_index::<i64>(2).map_err(bad)? as u64 + 1,
+            ))
+        })
+        .collect()
+}
