@@ -49,6 +49,38 @@ fn benches(c: &mut Criterion) {
                 .expect("unwraps")
         })
     });
+    // Reference: ring alone with a key schedule built once, as PERFORMANCE.md measured it. The
+    // difference to `decrypt_field` is our per-call key schedule, associated data and buffer.
+    let ring_key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[7; 32]).expect("32-byte key"),
+    );
+    let mut sealed = section.clone();
+    ring_key
+        .seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key([1; 12]),
+            ring::aead::Aad::empty(),
+            &mut sealed,
+        )
+        .expect("seals");
+    c.bench_function("reference: ring open 1 KiB, prebuilt key", |b| {
+        b.iter(|| {
+            let mut buffer = black_box(&sealed).clone();
+            ring_key
+                .open_in_place(
+                    ring::aead::Nonce::assume_unique_for_key([1; 12]),
+                    ring::aead::Aad::empty(),
+                    &mut buffer,
+                )
+                .expect("opens")
+                .len()
+        })
+    });
+    c.bench_function("reference: AES-256-GCM key schedule", |b| {
+        b.iter(|| {
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, black_box(&[7; 32]))
+                .expect("32-byte key")
+        })
+    });
     c.bench_function("blind_index", |b| {
         let bsn = domain::Bsn::parse("123456782").expect("valid BSN");
         b.iter(|| ring.blind_index(black_box(&bsn)))
