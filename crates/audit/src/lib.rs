@@ -19,6 +19,11 @@ mod query;
 mod verify;
 mod writer;
 
+/// The audit migration itself, for unit tests that need the tables.
+#[cfg(test)]
+#[path = "../../../migrations/src/m20261123_000002_audit_log.rs"]
+mod test_migration;
+
 pub use checkpoint::{Checkpoint, NoteError, SigningKey, VerifierKey, generate_signing_key, key_id, split_export};
 pub use db::{CHECKPOINTS as CHECKPOINTS_TABLE, ENTRIES as ENTRIES_TABLE, ENTRY_COLUMNS};
 pub use encoding::{ENCODING_VERSION, encode_entry};

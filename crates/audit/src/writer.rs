@@ -565,3 +565,45 @@ fn append_export(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_data()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::checkpoint::generate_signing_key;
+    use crate::entry::{Actor, AuditAction, Outcome};
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    fn entry() -> NewEntry {
+        NewEntry::new(AuditAction::LoginFailed, Actor::Anonymous, Outcome::Deny)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_writer_task_fails_requests_closed_and_is_restarted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", dir.path().join("a.sqlite").display()));
+        options.sqlx_logging(false).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full).foreign_keys(true)
+        });
+        let db = sea_orm::Database::connect(options).await.unwrap();
+        crate::test_migration::Migration.up(&SchemaManager::new(&db)).await.unwrap();
+        let key = SigningKey::from_pkcs8("wijkhub.test/audit", &generate_signing_key().unwrap()).unwrap();
+        let config = WriterConfig { commit_timeout_ms: 500, ack_timeout_ms: 2_000, ..WriterConfig::default() };
+        let writer = start(db.clone(), config, key).await.unwrap();
+        let log = writer.log();
+        assert_eq!(log.submit(entry()).await.unwrap().seq, 0);
+
+        log.panic_next_batch();
+        let started = Instant::now();
+        assert!(matches!(log.submit(entry()).await, Err(AuditError::Unavailable)));
+        assert!(started.elapsed() < Duration::from_secs(1), "a dead writer must not hang requests");
+
+        // The supervisor restarted the writer, which re-read the chain from the database.
+        let receipt = log.submit(entry()).await.unwrap();
+        assert_eq!(receipt.seq, 1);
+        assert_eq!(log.stats().restarts, 1);
+        assert!(writer.shutdown().await.unwrap().is_some());
+    }
+}

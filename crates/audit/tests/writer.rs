@@ -64,8 +64,8 @@ async fn concurrent_submitters_share_batches() {
         for task in tasks {
             receipts.extend(task.await.unwrap());
         }
-        let stats = log.stats();
         writer.shutdown().await.unwrap();
+        let stats = log.stats();
         assert_eq!(receipts.len(), 1280);
         let mut seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
         seqs.sort_unstable();
