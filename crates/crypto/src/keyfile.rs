@@ -6,7 +6,7 @@
 //! and never leave a key file half-written or briefly readable by others (writes go to a 0600 temporary
 //! file in the same directory, synced, then renamed over).
 //!
-//! Format, one entry per line (`;` also ends a line, for environment variables):
+//! Format, one entry per line (`;` also separates entries, for environment variables):
 //! ```text
 //! # comments and blank lines are ignored
 //! wijkhub-keys 1
@@ -221,9 +221,15 @@ impl KeyFile {
     fn parse(text: &str) -> Result<KeyFile, CryptoError> {
         let mut entries = BTreeMap::new();
         let mut seen_header = false;
-        for (line_idx, raw_line) in text.split(['\n', ';']).enumerate() {
-            let line_no = line_idx + 1;
-            let line = raw_line.trim();
+        // A `#` comment runs to the end of its line (it may contain `;`); otherwise `;` separates entries
+        // on one line, for the environment-variable form. Errors name the line, never its content.
+        let entries_with_line = text.lines().enumerate().flat_map(|(line_idx, line)| {
+            let line = line.trim();
+            let line = if line.starts_with('#') { "" } else { line };
+            line.split(';')
+                .map(move |entry| (line_idx + 1, entry.trim()))
+        });
+        for (line_no, line) in entries_with_line {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }

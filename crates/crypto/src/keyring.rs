@@ -331,6 +331,10 @@ impl KeyRing {
             resident.as_uuid(),
         );
         let plaintext = format::open(kek, &envelope, &aad)?;
+        // Guaranteed by the length check and the tag; checked anyway so no input can reach a panic.
+        if plaintext.len() != 4 + KEY_LEN {
+            return Err(CryptoError::Authentication);
+        }
         let (generation_bytes, key_bytes) = plaintext.split_at(4);
         let mut generation = [0u8; 4];
         generation.copy_from_slice(generation_bytes);
