@@ -18,6 +18,7 @@
 use ring::aead;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
+use zeroize::Zeroize;
 
 use crate::CryptoError;
 use crate::place::Place;
@@ -165,14 +166,23 @@ pub(crate) fn seal(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
 
-    let sealing_key = less_safe_key(key)?;
-    let tag = sealing_key
-        .seal_in_place_separate_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(&aad),
-            &mut out[HEADER_LEN..],
-        )
-        .map_err(|_| CryptoError::TooLong)?;
+    let sealed = less_safe_key(key).and_then(|sealing_key| {
+        sealing_key
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(&aad),
+                &mut out[HEADER_LEN..],
+            )
+            .map_err(|_| CryptoError::TooLong)
+    });
+    let tag = match sealed {
+        Ok(tag) => tag,
+        Err(err) => {
+            // The buffer still holds the plaintext: wipe it before it is freed.
+            out.zeroize();
+            return Err(err);
+        }
+    };
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }

@@ -34,3 +34,17 @@ pub use keyring::{
     WRAPPED_DEK_LEN, is_erased, wrapped_kek_version,
 };
 pub use place::{Column, Place};
+
+#[cfg(test)]
+mod tests {
+    /// The store shares these across threads and tasks; losing `Send + Sync` must break the build.
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::KeyRing>();
+        assert_send_sync::<crate::DekCache>();
+        assert_send_sync::<crate::Dek>();
+        assert_send_sync::<std::sync::Arc<crate::Dek>>();
+        assert_send_sync::<Box<dyn crate::KeyProvider>>();
+    }
+}
