@@ -138,6 +138,17 @@ pub fn generate_key_text() -> Result<SecretString, CryptoError> {
     Ok(SecretString::new(Box::from(text.as_str())))
 }
 
+/// A ring of fresh keys that exist only in memory: for tests of other crates. Whatever is encrypted
+/// under it is unreadable once it is dropped.
+pub fn ephemeral_key_ring() -> Result<KeyRing, CryptoError> {
+    let mut file = KeyFile {
+        entries: BTreeMap::new(),
+    };
+    file.add_version(KeyKind::Kek)?;
+    file.add_version(KeyKind::BlindIndex)?;
+    file.into_ring()
+}
+
 /// Rotation, step one: adds a new KEK version, which becomes current. Returns its number. Running
 /// processes keep their ring until reloaded; rewrap only after every instance has reloaded.
 pub fn add_kek_version(path: &Path) -> Result<u32, CryptoError> {

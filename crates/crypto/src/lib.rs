@@ -26,7 +26,7 @@ pub use field::{decrypt_field, decrypt_string, encrypt_field, encrypt_str};
 pub use format::{FORMAT_ERASED, FORMAT_V1, MIN_CIPHERTEXT_LEN};
 pub use keyfile::{
     EnvKeyProvider, FileKeyProvider, KeyProvider, add_blind_index_version, add_kek_version,
-    generate_key_file, generate_key_text, key_file_status, key_ring_from_text,
+    ephemeral_key_ring, generate_key_file, generate_key_text, key_file_status, key_ring_from_text,
     retire_blind_index_version, retire_kek_version,
 };
 pub use keyring::{

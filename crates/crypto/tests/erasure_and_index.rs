@@ -7,16 +7,14 @@ use std::collections::HashMap;
 
 use crypto::{
     BLIND_INDEX_BITS, BlindIndex, Column, CryptoError, ERASED_WRAPPED_DEK, KeyRing, Place,
-    bsn_matches, decrypt_field, encrypt_str, generate_key_text, is_erased, key_ring_from_text,
-    wrapped_kek_version,
+    bsn_matches, decrypt_field, encrypt_str, is_erased, wrapped_kek_version,
 };
 use domain::{Bsn, ResidentId};
-use secrecy::ExposeSecret;
 
 const RESIDENT_NAME: Column = Column::new("residents", "name");
 
 fn key_ring() -> KeyRing {
-    key_ring_from_text(generate_key_text().unwrap().expose_secret()).unwrap()
+    crypto::ephemeral_key_ring().unwrap()
 }
 
 #[test]
