@@ -20,11 +20,26 @@ const CHECKPOINTS: &str = "audit_checkpoints";
 /// The search indexes: each equality column, then time and the chain position, so that a page
 /// ordered newest first is read straight from the index.
 const SEARCH_INDEXES: &[(&str, &[&str])] = &[
-    ("ix_audit_entries_resident", &["resident_id", "occurred_at_us", "chain_id", "seq"]),
-    ("ix_audit_entries_actor", &["actor_id", "occurred_at_us", "chain_id", "seq"]),
-    ("ix_audit_entries_organisation", &["organisation_id", "occurred_at_us", "chain_id", "seq"]),
-    ("ix_audit_entries_client", &["client_id", "occurred_at_us", "chain_id", "seq"]),
-    ("ix_audit_entries_time", &["occurred_at_us", "chain_id", "seq"]),
+    (
+        "ix_audit_entries_resident",
+        &["resident_id", "occurred_at_us", "chain_id", "seq"],
+    ),
+    (
+        "ix_audit_entries_actor",
+        &["actor_id", "occurred_at_us", "chain_id", "seq"],
+    ),
+    (
+        "ix_audit_entries_organisation",
+        &["organisation_id", "occurred_at_us", "chain_id", "seq"],
+    ),
+    (
+        "ix_audit_entries_client",
+        &["client_id", "occurred_at_us", "chain_id", "seq"],
+    ),
+    (
+        "ix_audit_entries_time",
+        &["occurred_at_us", "chain_id", "seq"],
+    ),
 ];
 
 #[async_trait::async_trait]
@@ -134,7 +149,9 @@ impl MigrationTrait for Migration {
                 }
             }
             _ => {
-                return Err(DbErr::Migration("the audit log supports SQLite and PostgreSQL only".into()));
+                return Err(DbErr::Migration(
+                    "the audit log supports SQLite and PostgreSQL only".into(),
+                ));
             }
         }
         Ok(())
@@ -143,7 +160,9 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Dropping a table drops its triggers on both backends.
         for table in [CHECKPOINTS, ENTRIES] {
-            manager.drop_table(Table::drop().table(table).if_exists().take()).await?;
+            manager
+                .drop_table(Table::drop().table(table).if_exists().take())
+                .await?;
         }
         if manager.get_database_backend() == DbBackend::Postgres {
             manager

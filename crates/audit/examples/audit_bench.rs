@@ -20,16 +20,31 @@ use sea_orm_migration::{MigrationTrait, SchemaManager};
 fn entry(i: u64) -> NewEntry {
     let mut entry = NewEntry::new(
         AuditAction::ResidentRead,
-        Actor::Member(MemberId::from_uuid(uuid::Uuid::from_u128(u128::from(i % 250)))),
-        if i % 10 == 0 { Outcome::Deny } else { Outcome::Permit },
+        Actor::Member(MemberId::from_uuid(uuid::Uuid::from_u128(u128::from(
+            i % 250,
+        )))),
+        if i.is_multiple_of(10) {
+            Outcome::Deny
+        } else {
+            Outcome::Permit
+        },
     );
-    entry.organisation = Some(OrganisationId::from_uuid(uuid::Uuid::from_u128(u128::from(i % 8))));
+    entry.organisation = Some(OrganisationId::from_uuid(uuid::Uuid::from_u128(
+        u128::from(i % 8),
+    )));
     entry.role = Some(Role::Coach);
-    entry.resident = Some(ResidentId::from_uuid(uuid::Uuid::from_u128(1_000_000 + u128::from(i % 28_000))));
-    entry.categories_returned = [Category::Goals, Category::Agreements, Category::Actions].into_iter().collect();
+    entry.resident = Some(ResidentId::from_uuid(uuid::Uuid::from_u128(
+        1_000_000 + u128::from(i % 28_000),
+    )));
+    entry.categories_returned = [Category::Goals, Category::Agreements, Category::Actions]
+        .into_iter()
+        .collect();
     entry.purpose = Some(Purpose::Support);
     entry.basis = Some(Code::parse("consent:0192f3a0-0000-7000-8000-0000000000f1").unwrap());
-    entry.checks = ["authenticated", "role-matrix", "care-relation", "consent"].iter().map(|c| Code::parse(c).unwrap()).collect();
+    entry.checks = ["authenticated", "role-matrix", "care-relation", "consent"]
+        .iter()
+        .map(|c| Code::parse(c).unwrap())
+        .collect();
     entry.request_id = Some(Code::parse(&format!("req-{i}")).unwrap());
     entry.source_address = Some("192.0.2.10".parse().unwrap());
     entry
@@ -40,24 +55,49 @@ async fn open(label: &str, dir: &std::path::Path) -> DatabaseConnection {
         Ok(server) => {
             let admin = Database::connect(server.clone()).await.unwrap();
             let name = format!("wh_bench_{}", uuid::Uuid::new_v4().simple());
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
             format!("{}/{name}", server.rsplit_once('/').unwrap().0)
         }
-        Err(_) => format!("sqlite://{}?mode=rwc", dir.join(format!("{label}.sqlite")).display()),
+        Err(_) => format!(
+            "sqlite://{}?mode=rwc",
+            dir.join(format!("{label}.sqlite")).display()
+        ),
     };
     let mut options = ConnectOptions::new(url);
-    options.sqlx_logging(false).max_connections(8).map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full).foreign_keys(true)
-    });
+    options
+        .sqlx_logging(false)
+        .max_connections(8)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+        });
     let db = Database::connect(options).await.unwrap();
-    audit_migration::Migration.up(&SchemaManager::new(&db)).await.unwrap();
+    audit_migration::Migration
+        .up(&SchemaManager::new(&db))
+        .await
+        .unwrap();
     db
 }
 
 /// `n` entries from `concurrency` tasks; returns (entries per second, stats).
-async fn appends(db: &DatabaseConnection, pkcs8: &[u8], max_batch: usize, n: u64, concurrency: u64) -> (f64, audit::WriterStats) {
+async fn appends(
+    db: &DatabaseConnection,
+    pkcs8: &[u8],
+    max_batch: usize,
+    n: u64,
+    concurrency: u64,
+) -> (f64, audit::WriterStats) {
     let key = audit::SigningKey::from_pkcs8("bench/audit", pkcs8).unwrap();
-    let config = WriterConfig { max_batch, ack_timeout_ms: 60_000, commit_timeout_ms: 30_000, ..WriterConfig::default() };
+    let config = WriterConfig {
+        max_batch,
+        ack_timeout_ms: 60_000,
+        commit_timeout_ms: 30_000,
+        ..WriterConfig::default()
+    };
     let writer = audit::start(db.clone(), config, key).await.unwrap();
     let log = writer.log();
     let started = Instant::now();
@@ -82,17 +122,27 @@ async fn appends(db: &DatabaseConnection, pkcs8: &[u8], max_batch: usize, n: u64
 
 #[tokio::main]
 async fn main() {
-    let verify_entries: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let verify_entries: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let pkcs8 = audit::generate_signing_key().unwrap();
-    let backend = if std::env::var("WIJKHUB_TEST_DATABASE_URL").is_ok() { "postgres" } else { "sqlite" };
+    let backend = if std::env::var("WIJKHUB_TEST_DATABASE_URL").is_ok() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     println!("backend: {backend}");
 
     // Interleaved: A B A B, medians reported by the reader from the lines.
     for round in 0..2 {
         let db = open(&format!("single{round}"), dir.path()).await;
         let (rate, stats) = appends(&db, &pkcs8, 1, 3_000, 64).await;
-        println!("round {round}: one transaction per entry: {rate:>9.0} appends/s ({} batches)", stats.committed_batches);
+        println!(
+            "round {round}: one transaction per entry: {rate:>9.0} appends/s ({} batches)",
+            stats.committed_batches
+        );
         let db = open(&format!("group{round}"), dir.path()).await;
         let (rate, stats) = appends(&db, &pkcs8, 256, 50_000, 256).await;
         println!(
@@ -111,9 +161,13 @@ async fn main() {
         started.elapsed().as_secs_f64(),
         stats.checkpoints
     );
-    let verifier = audit::SigningKey::from_pkcs8("bench/audit", &pkcs8).unwrap().verifier_key();
+    let verifier = audit::SigningKey::from_pkcs8("bench/audit", &pkcs8)
+        .unwrap()
+        .verifier_key();
     let started = Instant::now();
-    let report = audit::verify(&db, &verifier, None, |_, _| {}).await.unwrap();
+    let report = audit::verify(&db, &verifier, None, |_, _| {})
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     println!(
         "verify: {} entries in {:.2} s = {:.0} entries/s ({} problems)",
@@ -125,7 +179,12 @@ async fn main() {
 
     let mut latencies = Vec::new();
     for i in 0..200u128 {
-        let filter = AuditFilter { resident: Some(ResidentId::from_uuid(uuid::Uuid::from_u128(1_000_000 + i * 97))), ..AuditFilter::default() };
+        let filter = AuditFilter {
+            resident: Some(ResidentId::from_uuid(uuid::Uuid::from_u128(
+                1_000_000 + i * 97,
+            ))),
+            ..AuditFilter::default()
+        };
         let started = Instant::now();
         let page = audit::search(&db, &filter, 50, None).await.unwrap();
         latencies.push(started.elapsed());
@@ -133,7 +192,11 @@ async fn main() {
     }
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("search by resident (first 50): p50 {:.2} ms, p99 {:.2} ms", ms(latencies[100]), ms(latencies[198]));
+    println!(
+        "search by resident (first 50): p50 {:.2} ms, p99 {:.2} ms",
+        ms(latencies[100]),
+        ms(latencies[198])
+    );
     let started = Instant::now();
     let report = audit::access_report(
         &db,
@@ -143,5 +206,9 @@ async fn main() {
     )
     .await
     .unwrap();
-    println!("access report: {} rows in {:.2} ms", report.len(), ms(started.elapsed()));
+    println!(
+        "access report: {} rows in {:.2} ms",
+        report.len(),
+        ms(started.elapsed())
+    );
 }

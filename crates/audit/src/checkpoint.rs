@@ -24,7 +24,8 @@ const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
 /// A new Ed25519 signing key as PKCS#8 (v2) bytes. Store it like any other key file.
 pub fn generate_signing_key() -> Result<Vec<u8>, AuditError> {
-    let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| AuditError::InvalidKey)?;
+    let document =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| AuditError::InvalidKey)?;
     Ok(document.as_ref().to_vec())
 }
 
@@ -61,9 +62,14 @@ impl SigningKey {
     /// the log's origin prefix, e.g. `wijkhub.example.nl/audit`).
     pub fn from_pkcs8(name: &str, pkcs8: &[u8]) -> Result<SigningKey, AuditError> {
         check_name(name)?;
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| AuditError::InvalidKey)?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| AuditError::InvalidKey)?;
         let public = public_bytes(&pair)?;
-        Ok(SigningKey { key_id: key_id(name, &public), name: name.to_owned(), pair })
+        Ok(SigningKey {
+            key_id: key_id(name, &public),
+            name: name.to_owned(),
+            pair,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -73,7 +79,11 @@ impl SigningKey {
     /// The public half, for publishing and for `verify`.
     pub fn verifier_key(&self) -> VerifierKey {
         let public = public_bytes(&self.pair).unwrap_or([0u8; 32]);
-        VerifierKey { name: self.name.clone(), key_id: self.key_id, public }
+        VerifierKey {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            public,
+        }
     }
 
     /// Signs a checkpoint: the note text, ready to store and export.
@@ -83,12 +93,19 @@ impl SigningKey {
         let mut blob = Vec::with_capacity(68);
         blob.extend_from_slice(&self.key_id);
         blob.extend_from_slice(signature.as_ref());
-        format!("{body}\n{SIGNATURE_PREFIX}{} {}\n", self.name, B64.encode(blob))
+        format!(
+            "{body}\n{SIGNATURE_PREFIX}{} {}\n",
+            self.name,
+            B64.encode(blob)
+        )
     }
 }
 
 fn public_bytes(pair: &Ed25519KeyPair) -> Result<[u8; 32], AuditError> {
-    pair.public_key().as_ref().try_into().map_err(|_| AuditError::InvalidKey)
+    pair.public_key()
+        .as_ref()
+        .try_into()
+        .map_err(|_| AuditError::InvalidKey)
 }
 
 impl fmt::Debug for SigningKey {
@@ -109,19 +126,26 @@ pub struct VerifierKey {
 impl VerifierKey {
     pub fn parse(text: &str) -> Result<VerifierKey, AuditError> {
         let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(AuditError::InvalidKey);
         };
         check_name(name)?;
         let key = B64.decode(key_b64).map_err(|_| AuditError::InvalidKey)?;
-        let (Some(&ED25519_TYPE), Ok(public)) = (key.first(), <[u8; 32]>::try_from(&key[1.min(key.len())..])) else {
+        let (Some(&ED25519_TYPE), Ok(public)) =
+            (key.first(), <[u8; 32]>::try_from(&key[1.min(key.len())..]))
+        else {
             return Err(AuditError::InvalidKey);
         };
         let key_id = key_id(name, &public);
         if hex::encode(key_id) != id_hex {
             return Err(AuditError::InvalidKey);
         }
-        Ok(VerifierKey { name: name.to_owned(), key_id, public })
+        Ok(VerifierKey {
+            name: name.to_owned(),
+            key_id,
+            public,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -144,7 +168,9 @@ impl VerifierKey {
             let Some((name, blob_b64)) = rest.split_once(' ') else {
                 return Err(NoteError::Malformed("signature line"));
             };
-            let blob = B64.decode(blob_b64).map_err(|_| NoteError::Malformed("signature base64"))?;
+            let blob = B64
+                .decode(blob_b64)
+                .map_err(|_| NoteError::Malformed("signature base64"))?;
             if name != self.name || blob.len() < 4 || blob[..4] != self.key_id {
                 continue; // Someone else's signature (a witness): not ours to judge.
             }
@@ -164,7 +190,13 @@ impl fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut key = vec![ED25519_TYPE];
         key.extend_from_slice(&self.public);
-        write!(f, "{}+{}+{}", self.name, hex::encode(self.key_id), B64.encode(key))
+        write!(
+            f,
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id),
+            B64.encode(key)
+        )
     }
 }
 
@@ -224,16 +256,28 @@ impl Checkpoint {
 
     /// The signed text: `<origin>\n<size>\n<base64 root>\n`.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.tree_size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.tree_size,
+            B64.encode(self.root)
+        )
     }
 
     fn parse_body(body: &str) -> Result<Checkpoint, NoteError> {
         let mut lines = body.strip_suffix('\n').unwrap_or(body).split('\n');
-        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next())
+        else {
             return Err(NoteError::Malformed("checkpoint body"));
         };
-        let size_ok = !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) && (size == "0" || !size.starts_with('0'));
-        let tree_size = size.parse::<u64>().ok().filter(|_| size_ok).ok_or(NoteError::Malformed("tree size"))?;
+        let size_ok = !size.is_empty()
+            && size.bytes().all(|b| b.is_ascii_digit())
+            && (size == "0" || !size.starts_with('0'));
+        let tree_size = size
+            .parse::<u64>()
+            .ok()
+            .filter(|_| size_ok)
+            .ok_or(NoteError::Malformed("tree size"))?;
         let root = B64
             .decode(root)
             .ok()
@@ -242,7 +286,11 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err(NoteError::Malformed("origin"));
         }
-        Ok(Checkpoint { origin: origin.to_owned(), tree_size, root })
+        Ok(Checkpoint {
+            origin: origin.to_owned(),
+            tree_size,
+            root,
+        })
     }
 }
 
@@ -286,7 +334,11 @@ mod tests {
     }
 
     fn checkpoint() -> Checkpoint {
-        Checkpoint { origin: "wijkhub.test/audit/0190c5c4-0000-7000-8000-000000000000".into(), tree_size: 7, root: [7u8; 32] }
+        Checkpoint {
+            origin: "wijkhub.test/audit/0190c5c4-0000-7000-8000-000000000000".into(),
+            tree_size: 7,
+            root: [7u8; 32],
+        }
     }
 
     #[test]
@@ -304,26 +356,44 @@ mod tests {
         let other = self::key();
         let note = key.sign(&checkpoint());
         let altered = note.replacen("\n7\n", "\n8\n", 1);
-        assert_eq!(key.verifier_key().verify_note(&altered), Err(NoteError::BadSignature));
+        assert_eq!(
+            key.verifier_key().verify_note(&altered),
+            Err(NoteError::BadSignature)
+        );
         // Same name, other key: the key id differs, so the note carries no signature of ours.
         let forged = other.sign(&checkpoint());
-        assert_eq!(key.verifier_key().verify_note(&forged), Err(NoteError::NoSignature));
+        assert_eq!(
+            key.verifier_key().verify_note(&forged),
+            Err(NoteError::NoSignature)
+        );
         // Our key id with another key's signature bytes.
         let mut lines: Vec<String> = note.lines().map(str::to_owned).collect();
-        let their_sig = forged.lines().last().unwrap_or_default().rsplit_once(' ').map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let their_sig = forged
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .rsplit_once(' ')
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         let mut blob = B64.decode(their_sig).unwrap_or_default();
         blob[..4].copy_from_slice(&key.key_id);
         let last = lines.len() - 1;
         lines[last] = format!("{SIGNATURE_PREFIX}{} {}", key.name, B64.encode(blob));
         let spliced = lines.join("\n") + "\n";
-        assert_eq!(key.verifier_key().verify_note(&spliced), Err(NoteError::BadSignature));
+        assert_eq!(
+            key.verifier_key().verify_note(&spliced),
+            Err(NoteError::BadSignature)
+        );
     }
 
     #[test]
     fn export_files_split_into_notes() {
         let key = key();
         let a = key.sign(&checkpoint());
-        let b = key.sign(&Checkpoint { tree_size: 9, ..checkpoint() });
+        let b = key.sign(&Checkpoint {
+            tree_size: 9,
+            ..checkpoint()
+        });
         let text = format!("{a}\n{b}\n");
         let notes = split_export(&text);
         assert_eq!(notes.len(), 2);

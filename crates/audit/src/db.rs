@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::AuditError;
 use crate::encoding::ENCODING_VERSION;
-use crate::entry::{Actor, AuditAction, AuditEntry, ChainId, Code, NewEntry, OnBehalfOf, Outcome, micros_to_time};
+use crate::entry::{
+    Actor, AuditAction, AuditEntry, ChainId, Code, NewEntry, OnBehalfOf, Outcome, micros_to_time,
+};
 use crate::merkle::Hash;
 use domain::{Category, ClientId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId};
 
@@ -66,7 +68,10 @@ pub struct Params {
 
 impl Params {
     pub fn new(backend: DbBackend) -> Params {
-        Params { backend, values: Vec::new() }
+        Params {
+            backend,
+            values: Vec::new(),
+        }
     }
 
     /// Binds a value and returns its placeholder.
@@ -109,7 +114,11 @@ pub fn insert_statement(backend: DbBackend, rows: &[AuditEntry]) -> Statement {
             Value::String(Some(e.action.as_str().to_owned())),
             Value::String(Some(e.actor.kind().to_owned())),
             uuid_value(e.actor.id()),
-            Value::String(e.on_behalf_of.as_ref().map(|p| p.user_id().as_str().to_owned())),
+            Value::String(
+                e.on_behalf_of
+                    .as_ref()
+                    .map(|p| p.user_id().as_str().to_owned()),
+            ),
             Value::String(e.on_behalf_of.as_ref().map(|p| p.display_name().to_owned())),
             uuid_value(e.organisation.map(|id| id.as_uuid())),
             Value::String(e.role.map(|role| role.as_str().to_owned())),
@@ -117,8 +126,12 @@ pub fn insert_statement(backend: DbBackend, rows: &[AuditEntry]) -> Statement {
             uuid_value(e.plan.map(|id| id.as_uuid())),
             uuid_value(e.section.map(|id| id.as_uuid())),
             Value::BigInt(e.revision),
-            Value::String(Some(join_codes(e.categories_returned.iter().map(|c| c.as_str())))),
-            Value::String(Some(join_codes(e.categories_denied.iter().map(|c| c.as_str())))),
+            Value::String(Some(join_codes(
+                e.categories_returned.iter().map(|c| c.as_str()),
+            ))),
+            Value::String(Some(join_codes(
+                e.categories_denied.iter().map(|c| c.as_str()),
+            ))),
             Value::String(e.purpose.map(|p| p.as_str().to_owned())),
             Value::String(e.basis.as_ref().map(|b| b.as_str().to_owned())),
             Value::String(Some(e.outcome.as_str().to_owned())),
@@ -153,7 +166,8 @@ pub struct StoredRow {
 }
 
 fn get<T: sea_orm::TryGetable>(row: &QueryResult, idx: usize) -> Result<T, AuditError> {
-    row.try_get_by_index::<T>(idx).map_err(|_| AuditError::Malformed(ENTRY_COLUMNS[idx]))
+    row.try_get_by_index::<T>(idx)
+        .map_err(|_| AuditError::Malformed(ENTRY_COLUMNS[idx]))
 }
 
 fn opt_code(value: Option<String>) -> Result<Option<Code>, AuditError> {
@@ -168,7 +182,10 @@ fn categories(text: &str) -> Result<BTreeSet<Category>, AuditError> {
     for (idx, code) in text.split(',').enumerate() {
         let category = Category::parse(code).map_err(|_| AuditError::Malformed("categories"))?;
         // Stored sorted and without duplicates; anything else was not written by us.
-        if !set.insert(category) || set.iter().next_back() != Some(&category) || idx >= Category::ALL.len() {
+        if !set.insert(category)
+            || set.iter().next_back() != Some(&category)
+            || idx >= Category::ALL.len()
+        {
             return Err(AuditError::Malformed("categories"));
         }
     }
@@ -179,34 +196,61 @@ fn categories(text: &str) -> Result<BTreeSet<Category>, AuditError> {
 pub fn decode_row(row: &QueryResult) -> Result<StoredRow, AuditError> {
     let chain = ChainId::from_uuid(get::<Uuid>(row, 0)?);
     let seq = u64::try_from(get::<i64>(row, 1)?).map_err(|_| AuditError::Malformed("seq"))?;
-    let stored_hash = get::<Vec<u8>>(row, 25).ok().and_then(|bytes| Hash::try_from(bytes.as_slice()).ok());
+    let stored_hash = get::<Vec<u8>>(row, 25)
+        .ok()
+        .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok());
     let entry = decode_entry(row, chain, seq, stored_hash);
-    Ok(StoredRow { seq, entry, stored_hash })
+    Ok(StoredRow {
+        seq,
+        entry,
+        stored_hash,
+    })
 }
 
-fn decode_entry(row: &QueryResult, chain: ChainId, seq: u64, stored_hash: Option<Hash>) -> Result<AuditEntry, AuditError> {
+fn decode_entry(
+    row: &QueryResult,
+    chain: ChainId,
+    seq: u64,
+    stored_hash: Option<Hash>,
+) -> Result<AuditEntry, AuditError> {
     if get::<i16>(row, 2)? != i16::from(ENCODING_VERSION) {
         return Err(AuditError::Malformed("encoding_version"));
     }
     let time = micros_to_time(get::<i64>(row, 3)?);
     let action = AuditAction::parse(&get::<String>(row, 4)?)?;
     let actor = Actor::from_parts(&get::<String>(row, 5)?, get::<Option<Uuid>>(row, 6)?)?;
-    let on_behalf_of = match (get::<Option<String>>(row, 7)?, get::<Option<String>>(row, 8)?) {
+    let on_behalf_of = match (
+        get::<Option<String>>(row, 7)?,
+        get::<Option<String>>(row, 8)?,
+    ) {
         (None, None) => None,
         (Some(id), Some(name)) => Some(OnBehalfOf::new(Code::parse(&id)?, &name)?),
         _ => return Err(AuditError::Malformed("on_behalf_of")),
     };
-    let role = get::<Option<String>>(row, 10)?.as_deref().map(Role::parse).transpose().map_err(|_| AuditError::Malformed("role"))?;
-    let purpose =
-        get::<Option<String>>(row, 17)?.as_deref().map(Purpose::parse).transpose().map_err(|_| AuditError::Malformed("purpose"))?;
+    let role = get::<Option<String>>(row, 10)?
+        .as_deref()
+        .map(Role::parse)
+        .transpose()
+        .map_err(|_| AuditError::Malformed("role"))?;
+    let purpose = get::<Option<String>>(row, 17)?
+        .as_deref()
+        .map(Purpose::parse)
+        .transpose()
+        .map_err(|_| AuditError::Malformed("purpose"))?;
     let checks_text = get::<String>(row, 21)?;
     let checks = if checks_text.is_empty() {
         Vec::new()
     } else {
-        checks_text.split(',').map(Code::parse).collect::<Result<Vec<_>, _>>()?
+        checks_text
+            .split(',')
+            .map(Code::parse)
+            .collect::<Result<Vec<_>, _>>()?
     };
     let source_address = get::<Option<String>>(row, 23)?
-        .map(|text| text.parse().map_err(|_| AuditError::Malformed("source_address")))
+        .map(|text| {
+            text.parse()
+                .map_err(|_| AuditError::Malformed("source_address"))
+        })
         .transpose()?;
     let entry = NewEntry {
         time,
@@ -230,7 +274,12 @@ fn decode_entry(row: &QueryResult, chain: ChainId, seq: u64, stored_hash: Option
         source_address,
         client: get::<Option<Uuid>>(row, 24)?.map(ClientId::from_uuid),
     };
-    Ok(AuditEntry { chain, seq, entry, leaf_hash: stored_hash.unwrap_or([0u8; 32]) })
+    Ok(AuditEntry {
+        chain,
+        seq,
+        entry,
+        leaf_hash: stored_hash.unwrap_or([0u8; 32]),
+    })
 }
 
 /// Rows of one chain with `seq >= from`, in order, at most `limit`.
@@ -270,15 +319,26 @@ pub async fn leaf_hash_page<C: ConnectionTrait>(
     let rows = db.query_all_raw(params.statement(sql)).await?;
     rows.iter()
         .map(|row| {
-            let seq = row.try_get_by_index::<i64>(0).map_err(|_| AuditError::Malformed("seq"))?;
-            let hash = row.try_get_by_index::<Vec<u8>>(1).map_err(|_| AuditError::Malformed("leaf_hash"))?;
-            Ok((seq as u64, Hash::try_from(hash.as_slice()).map_err(|_| AuditError::Malformed("leaf_hash"))?))
+            let seq = row
+                .try_get_by_index::<i64>(0)
+                .map_err(|_| AuditError::Malformed("seq"))?;
+            let hash = row
+                .try_get_by_index::<Vec<u8>>(1)
+                .map_err(|_| AuditError::Malformed("leaf_hash"))?;
+            Ok((
+                seq as u64,
+                Hash::try_from(hash.as_slice()).map_err(|_| AuditError::Malformed("leaf_hash"))?,
+            ))
         })
         .collect()
 }
 
 /// All stored leaf hashes of a chain for `seq < to`; fails on a gap.
-pub async fn load_leaf_hashes<C: ConnectionTrait>(db: &C, chain: ChainId, to: u64) -> Result<Vec<Hash>, AuditError> {
+pub async fn load_leaf_hashes<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    to: u64,
+) -> Result<Vec<Hash>, AuditError> {
     const PAGE: u64 = 50_000;
     let mut leaves = Vec::new();
     loop {
@@ -332,19 +392,27 @@ pub async fn insert_checkpoint<C: ConnectionTrait>(
 }
 
 /// Checkpoints, in the order they were stored; of one chain or of all.
-pub async fn load_checkpoints<C: ConnectionTrait>(db: &C, chain: Option<ChainId>) -> Result<Vec<CheckpointRow>, AuditError> {
+pub async fn load_checkpoints<C: ConnectionTrait>(
+    db: &C,
+    chain: Option<ChainId>,
+) -> Result<Vec<CheckpointRow>, AuditError> {
     let mut params = Params::new(db.get_database_backend());
     let filter = match chain {
         Some(chain) => format!("WHERE chain_id = {}", params.bind(chain.as_uuid())),
         None => String::new(),
     };
-    let sql = format!("SELECT id, chain_id, tree_size, root_hash, note FROM {CHECKPOINTS} {filter} ORDER BY id");
+    let sql = format!(
+        "SELECT id, chain_id, tree_size, root_hash, note FROM {CHECKPOINTS} {filter} ORDER BY id"
+    );
     let rows = db.query_all_raw(params.statement(sql)).await?;
     rows.iter()
         .map(|row| {
             let bad = |_| AuditError::Malformed("checkpoint row");
             Ok(CheckpointRow {
-                id: row.try_get_by_index::<i64>(0).or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from)).map_err(bad)?,
+                id: row
+                    .try_get_by_index::<i64>(0)
+                    .or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from))
+                    .map_err(bad)?,
                 chain: ChainId::from_uuid(row.try_get_by_index::<Uuid>(1).map_err(bad)?),
                 tree_size: row.try_get_by_index::<i64>(2).map_err(bad)? as u64,
                 root: row.try_get_by_index::<Vec<u8>>(3).map_err(bad)?,
@@ -357,16 +425,25 @@ pub async fn load_checkpoints<C: ConnectionTrait>(db: &C, chain: Option<ChainId>
 /// `max(seq) + 1` of a chain: its size if it has no gaps.
 pub async fn chain_head<C: ConnectionTrait>(db: &C, chain: ChainId) -> Result<u64, AuditError> {
     let mut params = Params::new(db.get_database_backend());
-    let sql = format!("SELECT max(seq) FROM {ENTRIES} WHERE chain_id = {}", params.bind(chain.as_uuid()));
+    let sql = format!(
+        "SELECT max(seq) FROM {ENTRIES} WHERE chain_id = {}",
+        params.bind(chain.as_uuid())
+    );
     let row = db.query_one_raw(params.statement(sql)).await?;
-    let max = row.and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok()).flatten();
+    let max = row
+        .and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok())
+        .flatten();
     Ok(max.map_or(0, |max| max as u64 + 1))
 }
 
 /// Every chain with entries, with its row count and `max(seq) + 1`.
 pub async fn chains<C: ConnectionTrait>(db: &C) -> Result<Vec<(ChainId, u64, u64)>, AuditError> {
-    let sql = format!("SELECT chain_id, count(*), max(seq) FROM {ENTRIES} GROUP BY chain_id ORDER BY chain_id");
-    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
+    let sql = format!(
+        "SELECT chain_id, count(*), max(seq) FROM {ENTRIES} GROUP BY chain_id ORDER BY chain_id"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
     rows.iter()
         .map(|row| {
             let bad = |_| AuditError::Malformed("chain summary");

@@ -26,27 +26,63 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, chain: ChainId, seq: u64, entry: &N
     out.extend_from_slice(&entry.time_micros().to_be_bytes());
     put_str(out, entry.action.as_str());
     put_str(out, entry.actor.kind());
-    put_opt(out, entry.actor.id(), |out, id| out.extend_from_slice(id.as_bytes()));
+    put_opt(out, entry.actor.id(), |out, id| {
+        out.extend_from_slice(id.as_bytes())
+    });
     put_opt(out, entry.on_behalf_of.as_ref(), |out, person| {
         put_str(out, person.user_id().as_str());
         put_str(out, person.display_name());
     });
-    put_opt(out, entry.organisation, |out, id| out.extend_from_slice(id.as_uuid().as_bytes()));
+    put_opt(out, entry.organisation, |out, id| {
+        out.extend_from_slice(id.as_uuid().as_bytes())
+    });
     put_opt(out, entry.role, |out, role| put_str(out, role.as_str()));
-    put_opt(out, entry.resident, |out, id| out.extend_from_slice(id.as_uuid().as_bytes()));
-    put_opt(out, entry.plan, |out, id| out.extend_from_slice(id.as_uuid().as_bytes()));
-    put_opt(out, entry.section, |out, id| out.extend_from_slice(id.as_uuid().as_bytes()));
-    put_opt(out, entry.revision, |out, revision| out.extend_from_slice(&revision.to_be_bytes()));
-    put_list(out, entry.categories_returned.iter().map(|category| category.as_str()));
-    put_list(out, entry.categories_denied.iter().map(|category| category.as_str()));
-    put_opt(out, entry.purpose, |out, purpose| put_str(out, purpose.as_str()));
-    put_opt(out, entry.basis.as_ref(), |out, basis| put_str(out, basis.as_str()));
+    put_opt(out, entry.resident, |out, id| {
+        out.extend_from_slice(id.as_uuid().as_bytes())
+    });
+    put_opt(out, entry.plan, |out, id| {
+        out.extend_from_slice(id.as_uuid().as_bytes())
+    });
+    put_opt(out, entry.section, |out, id| {
+        out.extend_from_slice(id.as_uuid().as_bytes())
+    });
+    put_opt(out, entry.revision, |out, revision| {
+        out.extend_from_slice(&revision.to_be_bytes())
+    });
+    put_list(
+        out,
+        entry
+            .categories_returned
+            .iter()
+            .map(|category| category.as_str()),
+    );
+    put_list(
+        out,
+        entry
+            .categories_denied
+            .iter()
+            .map(|category| category.as_str()),
+    );
+    put_opt(out, entry.purpose, |out, purpose| {
+        put_str(out, purpose.as_str())
+    });
+    put_opt(out, entry.basis.as_ref(), |out, basis| {
+        put_str(out, basis.as_str())
+    });
     put_str(out, entry.outcome.as_str());
-    put_opt(out, entry.reason.as_ref(), |out, reason| put_str(out, reason.as_str()));
+    put_opt(out, entry.reason.as_ref(), |out, reason| {
+        put_str(out, reason.as_str())
+    });
     put_list(out, entry.checks.iter().map(|check| check.as_str()));
-    put_opt(out, entry.request_id.as_ref(), |out, id| put_str(out, id.as_str()));
-    put_opt(out, entry.source_address, |out, address| put_str(out, &address.to_string()));
-    put_opt(out, entry.client, |out, id| out.extend_from_slice(id.as_uuid().as_bytes()));
+    put_opt(out, entry.request_id.as_ref(), |out, id| {
+        put_str(out, id.as_str())
+    });
+    put_opt(out, entry.source_address, |out, address| {
+        put_str(out, &address.to_string())
+    });
+    put_opt(out, entry.client, |out, id| {
+        out.extend_from_slice(id.as_uuid().as_bytes())
+    });
 }
 
 /// The encoding of a stored entry.

@@ -11,7 +11,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeZone, Utc};
-use domain::{Category, ClientId, MemberId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId};
+use domain::{
+    Category, ClientId, MemberId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId,
+};
 use uuid::Uuid;
 
 use crate::AuditError;
@@ -214,9 +216,14 @@ impl OnBehalfOf {
             && display_name.chars().count() <= Self::MAX_NAME_LEN
             && !display_name.chars().any(char::is_control);
         if !name_ok {
-            return Err(AuditError::InvalidField { field: "on_behalf_of.display_name" });
+            return Err(AuditError::InvalidField {
+                field: "on_behalf_of.display_name",
+            });
         }
-        Ok(OnBehalfOf { user_id, display_name: display_name.to_owned() })
+        Ok(OnBehalfOf {
+            user_id,
+            display_name: display_name.to_owned(),
+        })
     }
 
     pub fn user_id(&self) -> &Code {
@@ -341,7 +348,9 @@ pub fn now_micros() -> DateTime<Utc> {
 }
 
 pub(crate) fn micros_to_time(micros: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(micros).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_micros(micros)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// An entry as stored in a chain.

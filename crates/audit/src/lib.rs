@@ -24,13 +24,22 @@ mod writer;
 #[path = "../../../migrations/src/m20261123_000002_audit_log.rs"]
 mod test_migration;
 
-pub use checkpoint::{Checkpoint, NoteError, SigningKey, VerifierKey, generate_signing_key, key_id, split_export};
+pub use checkpoint::{
+    Checkpoint, NoteError, SigningKey, VerifierKey, generate_signing_key, key_id, split_export,
+};
 pub use db::{CHECKPOINTS as CHECKPOINTS_TABLE, ENTRIES as ENTRIES_TABLE, ENTRY_COLUMNS};
 pub use encoding::{ENCODING_VERSION, encode_entry};
-pub use entry::{Actor, AuditAction, AuditEntry, ChainId, Code, NewEntry, OnBehalfOf, Outcome, Receipt, now_micros};
+pub use entry::{
+    Actor, AuditAction, AuditEntry, ChainId, Code, NewEntry, OnBehalfOf, Outcome, Receipt,
+    now_micros,
+};
 pub use error::AuditError;
-pub use query::{AccessReportRow, AuditFilter, AuditPage, Cursor, MAX_PAGE, access_report, explain_access_report, explain_search, search};
+pub use query::{
+    AccessReportRow, AuditFilter, AuditPage, Cursor, MAX_PAGE, access_report,
+    explain_access_report, explain_search, search,
+};
 pub use verify::{
-    ChainSummary, CheckpointSource, ConsistencyProof, InclusionProof, Problem, ProofError, VerifyReport, prove_consistency, prove_inclusion, verify,
+    ChainSummary, CheckpointSource, ConsistencyProof, InclusionProof, Problem, ProofError,
+    VerifyReport, prove_consistency, prove_inclusion, verify,
 };
 pub use writer::{AuditLog, AuditWriter, WriterConfig, WriterStats, start};

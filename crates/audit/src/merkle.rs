@@ -89,16 +89,22 @@ impl Frontier {
     /// The leaf ranges `[start, end)` of the frontier's subtrees, in the order of `nodes`.
     fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         let mut start = 0u64;
-        (0..64u32).rev().filter(move |bit| self.size & (1u64 << bit) != 0).map(move |bit| {
-            let range = (start, start + (1u64 << bit));
-            start = range.1;
-            range
-        })
+        (0..64u32)
+            .rev()
+            .filter(move |bit| self.size & (1u64 << bit) != 0)
+            .map(move |bit| {
+                let range = (start, start + (1u64 << bit));
+                start = range.1;
+                range
+            })
     }
 
     /// The hash of the subtree `[start, end)` if it is one of the frontier's subtrees.
     pub(crate) fn subtree(&self, start: u64, end: u64) -> Option<Hash> {
-        self.ranges().zip(self.nodes.iter()).find(|(range, _)| *range == (start, end)).map(|(_, hash)| *hash)
+        self.ranges()
+            .zip(self.nodes.iter())
+            .find(|(range, _)| *range == (start, end))
+            .map(|(_, hash)| *hash)
     }
 }
 

@@ -43,23 +43,40 @@ pub struct Cursor {
 
 impl Cursor {
     fn of(entry: &AuditEntry) -> Cursor {
-        Cursor { time_us: entry.entry.time_micros(), chain: entry.chain, seq: entry.seq }
+        Cursor {
+            time_us: entry.entry.time_micros(),
+            chain: entry.chain,
+            seq: entry.seq,
+        }
     }
 
     pub fn parse(text: &str) -> Result<Cursor, AuditError> {
         let bad = AuditError::InvalidField { field: "cursor" };
-        let bytes = B64URL.decode(text).map_err(|_| AuditError::InvalidField { field: "cursor" })?;
-        let text = String::from_utf8(bytes).map_err(|_| AuditError::InvalidField { field: "cursor" })?;
+        let bytes = B64URL
+            .decode(text)
+            .map_err(|_| AuditError::InvalidField { field: "cursor" })?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| AuditError::InvalidField { field: "cursor" })?;
         let mut parts = text.split(':');
-        let (Some("v1"), Some(time), Some(chain), Some(seq), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(time), Some(chain), Some(seq), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad);
         };
         Ok(Cursor {
-            time_us: time.parse().map_err(|_| AuditError::InvalidField { field: "cursor" })?,
-            chain: ChainId::from_uuid(Uuid::parse_str(chain).map_err(|_| AuditError::InvalidField { field: "cursor" })?),
-            seq: seq.parse().map_err(|_| AuditError::InvalidField { field: "cursor" })?,
+            time_us: time
+                .parse()
+                .map_err(|_| AuditError::InvalidField { field: "cursor" })?,
+            chain: ChainId::from_uuid(
+                Uuid::parse_str(chain).map_err(|_| AuditError::InvalidField { field: "cursor" })?,
+            ),
+            seq: seq
+                .parse()
+                .map_err(|_| AuditError::InvalidField { field: "cursor" })?,
         })
     }
 }
@@ -82,7 +99,12 @@ pub struct AuditPage {
 /// The most entries one page returns.
 pub const MAX_PAGE: u64 = 500;
 
-fn search_statement(backend: DbBackend, filter: &AuditFilter, first: u64, after: Option<&Cursor>) -> Statement {
+fn search_statement(
+    backend: DbBackend,
+    filter: &AuditFilter,
+    first: u64,
+    after: Option<&Cursor>,
+) -> Statement {
     let mut params = Params::new(backend);
     let mut conditions = Vec::new();
     if let Some(resident) = filter.resident {
@@ -95,16 +117,25 @@ fn search_statement(backend: DbBackend, filter: &AuditFilter, first: u64, after:
         }
     }
     if let Some(organisation) = filter.organisation {
-        conditions.push(format!("organisation_id = {}", params.bind(organisation.as_uuid())));
+        conditions.push(format!(
+            "organisation_id = {}",
+            params.bind(organisation.as_uuid())
+        ));
     }
     if let Some(client) = filter.client {
         conditions.push(format!("client_id = {}", params.bind(client.as_uuid())));
     }
     if let Some(from) = filter.from {
-        conditions.push(format!("occurred_at_us >= {}", params.bind(from.timestamp_micros())));
+        conditions.push(format!(
+            "occurred_at_us >= {}",
+            params.bind(from.timestamp_micros())
+        ));
     }
     if let Some(to) = filter.to {
-        conditions.push(format!("occurred_at_us < {}", params.bind(to.timestamp_micros())));
+        conditions.push(format!(
+            "occurred_at_us < {}",
+            params.bind(to.timestamp_micros())
+        ));
     }
     if let Some(action) = filter.action {
         conditions.push(format!("action = {}", params.bind(action.as_str())));
@@ -120,8 +151,11 @@ fn search_statement(backend: DbBackend, filter: &AuditFilter, first: u64, after:
             params.bind(after.seq as i64)
         ));
     }
-    let where_clause =
-        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let limit = params.bind(first.clamp(1, MAX_PAGE) as i64 + 1);
     let sql = format!(
         "SELECT {} FROM {ENTRIES} {where_clause} ORDER BY occurred_at_us DESC, chain_id DESC, seq DESC LIMIT {limit}",
@@ -144,7 +178,11 @@ pub async fn search<C: ConnectionTrait>(
     for row in rows.iter().take(first) {
         entries.push(db::decode_row(row)?.entry?);
     }
-    let next = if rows.len() > first { entries.last().map(Cursor::of) } else { None };
+    let next = if rows.len() > first {
+        entries.last().map(Cursor::of)
+    } else {
+        None
+    };
     Ok(AuditPage { entries, next })
 }
 
@@ -167,7 +205,12 @@ pub struct AccessReportRow {
     pub bases: BTreeSet<String>,
 }
 
-fn report_statement(backend: DbBackend, resident: ResidentId, from: DateTime<Utc>, to: DateTime<Utc>) -> Statement {
+fn report_statement(
+    backend: DbBackend,
+    resident: ResidentId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Statement {
     let mut params = Params::new(backend);
     let sql = format!(
         "SELECT {} FROM {ENTRIES} WHERE resident_id = {} AND occurred_at_us >= {} AND occurred_at_us < {} \
@@ -188,28 +231,37 @@ pub async fn access_report<C: ConnectionTrait>(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<AccessReportRow>, AuditError> {
-    let rows = db.query_all_raw(report_statement(db.get_database_backend(), resident, from, to)).await?;
+    let rows = db
+        .query_all_raw(report_statement(
+            db.get_database_backend(),
+            resident,
+            from,
+            to,
+        ))
+        .await?;
     type Key = (NaiveDate, Option<OrganisationId>, Option<Purpose>);
     let mut groups: BTreeMap<Key, (AccessReportRow, BTreeSet<Option<Uuid>>)> = BTreeMap::new();
     for row in &rows {
         let entry = db::decode_row(row)?.entry?.entry;
         let day = micros_to_time(entry.time_micros()).date_naive();
-        let (group, actors) = groups.entry((day, entry.organisation, entry.purpose)).or_insert_with(|| {
-            let row = AccessReportRow {
-                day,
-                organisation: entry.organisation,
-                purpose: entry.purpose,
-                entries: 0,
-                permitted: 0,
-                denied: 0,
-                actors: 0,
-                actions: BTreeSet::new(),
-                categories_returned: BTreeSet::new(),
-                categories_denied: BTreeSet::new(),
-                bases: BTreeSet::new(),
-            };
-            (row, BTreeSet::new())
-        });
+        let (group, actors) = groups
+            .entry((day, entry.organisation, entry.purpose))
+            .or_insert_with(|| {
+                let row = AccessReportRow {
+                    day,
+                    organisation: entry.organisation,
+                    purpose: entry.purpose,
+                    entries: 0,
+                    permitted: 0,
+                    denied: 0,
+                    actors: 0,
+                    actions: BTreeSet::new(),
+                    categories_returned: BTreeSet::new(),
+                    categories_denied: BTreeSet::new(),
+                    bases: BTreeSet::new(),
+                };
+                (row, BTreeSet::new())
+            });
         group.entries += 1;
         match entry.outcome {
             Outcome::Permit => group.permitted += 1,
@@ -220,7 +272,9 @@ pub async fn access_report<C: ConnectionTrait>(
         group.actions.insert(entry.action);
         group.categories_returned.extend(entry.categories_returned);
         group.categories_denied.extend(entry.categories_denied);
-        group.bases.extend(entry.basis.map(|basis| basis.as_str().to_owned()));
+        group
+            .bases
+            .extend(entry.basis.map(|basis| basis.as_str().to_owned()));
     }
     Ok(groups
         .into_values()
@@ -231,21 +285,30 @@ pub async fn access_report<C: ConnectionTrait>(
         .collect())
 }
 
-async fn explain<C: ConnectionTrait>(db: &C, statement: Statement) -> Result<Vec<String>, AuditError> {
+async fn explain<C: ConnectionTrait>(
+    db: &C,
+    statement: Statement,
+) -> Result<Vec<String>, AuditError> {
     let prefix = match db.get_database_backend() {
         DbBackend::Sqlite => "EXPLAIN QUERY PLAN ",
         DbBackend::Postgres => "EXPLAIN ",
         _ => return Err(AuditError::UnsupportedBackend),
     };
-    let explained =
-        Statement { sql: format!("{prefix}{}", statement.sql), values: statement.values, db_backend: statement.db_backend };
+    let explained = Statement {
+        sql: format!("{prefix}{}", statement.sql),
+        values: statement.values,
+        db_backend: statement.db_backend,
+    };
     let rows = db.query_all_raw(explained).await?;
     let column = match db.get_database_backend() {
         DbBackend::Sqlite => "detail",
         _ => "QUERY PLAN",
     };
     rows.iter()
-        .map(|row| row.try_get::<String>("", column).map_err(|_| AuditError::Malformed("query plan")))
+        .map(|row| {
+            row.try_get::<String>("", column)
+                .map_err(|_| AuditError::Malformed("query plan"))
+        })
         .collect()
 }
 
@@ -256,7 +319,11 @@ pub async fn explain_search<C: ConnectionTrait>(
     filter: &AuditFilter,
     after: Option<&Cursor>,
 ) -> Result<Vec<String>, AuditError> {
-    explain(db, search_statement(db.get_database_backend(), filter, 50, after)).await
+    explain(
+        db,
+        search_statement(db.get_database_backend(), filter, 50, after),
+    )
+    .await
 }
 
 /// The database's plan for [`access_report`].
@@ -266,5 +333,9 @@ pub async fn explain_access_report<C: ConnectionTrait>(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<String>, AuditError> {
-    explain(db, report_statement(db.get_database_backend(), resident, from, to)).await
+    explain(
+        db,
+        report_statement(db.get_database_backend(), resident, from, to),
+    )
+    .await
 }

@@ -49,24 +49,46 @@ pub enum Problem {
     /// The entry's columns no longer hash to its stored leaf hash.
     ChangedEntry { chain: ChainId, seq: u64 },
     /// `count` entries from `seq` are missing (a gap, or later entries renumbered down).
-    DeletedEntry { chain: ChainId, seq: u64, count: u64 },
+    DeletedEntry {
+        chain: ChainId,
+        seq: u64,
+        count: u64,
+    },
     /// An entry at `seq` that the writer did not write (later entries renumbered up).
     InsertedEntry { chain: ChainId, seq: u64 },
     /// Entries from `seq` carry hashes of other positions: moved around.
     ReorderedEntries { chain: ChainId, seq: u64 },
     /// Entries and leaf hashes agree but the root differs from a signed checkpoint: something
     /// in `[first_unproven_seq, tree_size)` was rewritten together with its hash.
-    RootMismatch { chain: ChainId, tree_size: u64, first_unproven_seq: u64 },
+    RootMismatch {
+        chain: ChainId,
+        tree_size: u64,
+        first_unproven_seq: u64,
+    },
     /// The database has fewer entries than a signed checkpoint covers.
-    TruncatedTail { chain: ChainId, db_size: u64, checkpoint_size: u64 },
+    TruncatedTail {
+        chain: ChainId,
+        db_size: u64,
+        checkpoint_size: u64,
+    },
     /// A checkpoint whose signature does not verify, or whose row disagrees with its note.
-    ForgedCheckpoint { source: CheckpointSource, detail: &'static str },
+    ForgedCheckpoint {
+        source: CheckpointSource,
+        detail: &'static str,
+    },
     /// A checkpoint that appears after a later one of its chain (an old note put back).
-    ReplayedCheckpoint { chain: ChainId, tree_size: u64, source: CheckpointSource },
+    ReplayedCheckpoint {
+        chain: ChainId,
+        tree_size: u64,
+        source: CheckpointSource,
+    },
     /// Two signed checkpoints of one chain and size with different roots: a fork.
     ConflictingCheckpoints { chain: ChainId, tree_size: u64 },
     /// A checkpoint that cannot be parsed.
-    MalformedCheckpoint { source: CheckpointSource, detail: &'static str },
+    MalformedCheckpoint {
+        source: CheckpointSource,
+        detail: &'static str,
+    },
 }
 
 impl Problem {
@@ -77,7 +99,11 @@ impl Problem {
             | Problem::DeletedEntry { chain, seq, .. }
             | Problem::InsertedEntry { chain, seq }
             | Problem::ReorderedEntries { chain, seq } => Some((chain, seq)),
-            Problem::RootMismatch { chain, first_unproven_seq, .. } => Some((chain, first_unproven_seq)),
+            Problem::RootMismatch {
+                chain,
+                first_unproven_seq,
+                ..
+            } => Some((chain, first_unproven_seq)),
             Problem::TruncatedTail { chain, db_size, .. } => Some((chain, db_size)),
             Problem::ForgedCheckpoint { .. }
             | Problem::ReplayedCheckpoint { .. }
@@ -90,29 +116,57 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::ChangedEntry { chain, seq } => write!(f, "chain {chain}: entry {seq} was changed"),
+            Problem::ChangedEntry { chain, seq } => {
+                write!(f, "chain {chain}: entry {seq} was changed")
+            }
             Problem::DeletedEntry { chain, seq, count } => {
                 write!(f, "chain {chain}: {count} entry(ies) deleted at {seq}")
             }
-            Problem::InsertedEntry { chain, seq } => write!(f, "chain {chain}: entry {seq} was inserted"),
-            Problem::ReorderedEntries { chain, seq } => write!(f, "chain {chain}: entries reordered from {seq}"),
-            Problem::RootMismatch { chain, tree_size, first_unproven_seq } => write!(
+            Problem::InsertedEntry { chain, seq } => {
+                write!(f, "chain {chain}: entry {seq} was inserted")
+            }
+            Problem::ReorderedEntries { chain, seq } => {
+                write!(f, "chain {chain}: entries reordered from {seq}")
+            }
+            Problem::RootMismatch {
+                chain,
+                tree_size,
+                first_unproven_seq,
+            } => write!(
                 f,
                 "chain {chain}: root at size {tree_size} differs from the signed checkpoint; \
                  entries {first_unproven_seq}..{tree_size} were rewritten with their hashes"
             ),
-            Problem::TruncatedTail { chain, db_size, checkpoint_size } => write!(
+            Problem::TruncatedTail {
+                chain,
+                db_size,
+                checkpoint_size,
+            } => write!(
                 f,
                 "chain {chain}: truncated: {db_size} entries in the database, a checkpoint covers {checkpoint_size}"
             ),
-            Problem::ForgedCheckpoint { source, detail } => write!(f, "{source}: forged checkpoint: {detail}"),
-            Problem::ReplayedCheckpoint { chain, tree_size, source } => {
-                write!(f, "{source}: chain {chain}: older checkpoint of size {tree_size} replayed")
+            Problem::ForgedCheckpoint { source, detail } => {
+                write!(f, "{source}: forged checkpoint: {detail}")
+            }
+            Problem::ReplayedCheckpoint {
+                chain,
+                tree_size,
+                source,
+            } => {
+                write!(
+                    f,
+                    "{source}: chain {chain}: older checkpoint of size {tree_size} replayed"
+                )
             }
             Problem::ConflictingCheckpoints { chain, tree_size } => {
-                write!(f, "chain {chain}: two signed checkpoints of size {tree_size} with different roots")
+                write!(
+                    f,
+                    "chain {chain}: two signed checkpoints of size {tree_size} with different roots"
+                )
             }
-            Problem::MalformedCheckpoint { source, detail } => write!(f, "{source}: malformed checkpoint: {detail}"),
+            Problem::MalformedCheckpoint { source, detail } => {
+                write!(f, "{source}: malformed checkpoint: {detail}")
+            }
         }
     }
 }
@@ -159,18 +213,32 @@ fn check_note(
 ) -> Option<ValidCheckpoint> {
     match key.verify_note(note) {
         Ok(checkpoint) => match checkpoint.chain() {
-            Some(chain) => Some(ValidCheckpoint { chain, tree_size: checkpoint.tree_size, root: checkpoint.root, source }),
+            Some(chain) => Some(ValidCheckpoint {
+                chain,
+                tree_size: checkpoint.tree_size,
+                root: checkpoint.root,
+                source,
+            }),
             None => {
-                problems.push(Problem::MalformedCheckpoint { source, detail: "origin does not end in a chain id" });
+                problems.push(Problem::MalformedCheckpoint {
+                    source,
+                    detail: "origin does not end in a chain id",
+                });
                 None
             }
         },
         Err(NoteError::BadSignature) => {
-            problems.push(Problem::ForgedCheckpoint { source, detail: "signature does not verify" });
+            problems.push(Problem::ForgedCheckpoint {
+                source,
+                detail: "signature does not verify",
+            });
             None
         }
         Err(NoteError::NoSignature) => {
-            problems.push(Problem::ForgedCheckpoint { source, detail: "not signed by the log key" });
+            problems.push(Problem::ForgedCheckpoint {
+                source,
+                detail: "not signed by the log key",
+            });
             None
         }
         Err(NoteError::Malformed(detail)) => {
@@ -195,9 +263,14 @@ pub async fn verify<C: ConnectionTrait>(
         let source = CheckpointSource::Database { id: row.id };
         report.checkpoints_checked += 1;
         if let Some(checkpoint) = check_note(key, &row.note, source, &mut report.problems) {
-            if checkpoint.chain != row.chain || checkpoint.tree_size != row.tree_size || checkpoint.root.as_slice() != row.root
+            if checkpoint.chain != row.chain
+                || checkpoint.tree_size != row.tree_size
+                || checkpoint.root.as_slice() != row.root
             {
-                report.problems.push(Problem::ForgedCheckpoint { source, detail: "row columns differ from the signed note" });
+                report.problems.push(Problem::ForgedCheckpoint {
+                    source,
+                    detail: "row columns differ from the signed note",
+                });
                 continue;
             }
             valid.push(checkpoint);
@@ -208,7 +281,12 @@ pub async fn verify<C: ConnectionTrait>(
         let text = std::fs::read_to_string(path)?;
         for (line, note) in split_export(&text) {
             report.checkpoints_checked += 1;
-            if let Some(checkpoint) = check_note(key, &note, CheckpointSource::Export { line }, &mut report.problems) {
+            if let Some(checkpoint) = check_note(
+                key,
+                &note,
+                CheckpointSource::Export { line },
+                &mut report.problems,
+            ) {
                 valid.push(checkpoint);
             }
         }
@@ -245,7 +323,10 @@ pub async fn verify<C: ConnectionTrait>(
         }
     }
     for (chain, tree_size) in &conflicts {
-        report.problems.push(Problem::ConflictingCheckpoints { chain: *chain, tree_size: *tree_size });
+        report.problems.push(Problem::ConflictingCheckpoints {
+            chain: *chain,
+            tree_size: *tree_size,
+        });
     }
 
     let db_chains = db::chains(db).await?;
@@ -256,18 +337,23 @@ pub async fn verify<C: ConnectionTrait>(
     progress(0, total);
     for chain in all_chains {
         let checkpoints = roots.remove(&chain).unwrap_or_default();
-        let (count, head) =
-            db_chains.iter().find(|(c, _, _)| *c == chain).map_or((0, 0), |(_, count, head)| (*count, *head));
-        let summary =
-            verify_chain(db, chain, &checkpoints, &mut report.problems, &mut |n| {
-                done += n;
-                progress(done, total);
-            })
-            .await?;
+        let (count, head) = db_chains
+            .iter()
+            .find(|(c, _, _)| *c == chain)
+            .map_or((0, 0), |(_, count, head)| (*count, *head));
+        let summary = verify_chain(db, chain, &checkpoints, &mut report.problems, &mut |n| {
+            done += n;
+            progress(done, total);
+        })
+        .await?;
         report.entries_checked += summary.0;
         let checkpointed_size = checkpoints.keys().next_back().copied().unwrap_or(0);
         if checkpointed_size > head {
-            report.problems.push(Problem::TruncatedTail { chain, db_size: head, checkpoint_size: checkpointed_size });
+            report.problems.push(Problem::TruncatedTail {
+                chain,
+                db_size: head,
+                checkpoint_size: checkpointed_size,
+            });
         }
         report.chains.push(ChainSummary {
             chain,
@@ -304,7 +390,11 @@ async fn verify_chain<C: ConnectionTrait>(
             let stored = db::decode_row(row)?;
             let expected = frontier.size();
             if stored.seq != expected {
-                problems.push(Problem::DeletedEntry { chain, seq: expected, count: stored.seq - expected });
+                problems.push(Problem::DeletedEntry {
+                    chain,
+                    seq: expected,
+                    count: stored.seq - expected,
+                });
                 return Ok((checked,));
             }
             let content_hash = stored.entry.as_ref().ok().map(|entry| {
@@ -312,7 +402,10 @@ async fn verify_chain<C: ConnectionTrait>(
                 crate::encoding::encode_into(&mut buffer, chain, stored.seq, &entry.entry);
                 leaf_hash(&buffer)
             });
-            let Some(stored_hash) = stored.stored_hash.filter(|hash| Some(*hash) == content_hash) else {
+            let Some(stored_hash) = stored
+                .stored_hash
+                .filter(|hash| Some(*hash) == content_hash)
+            else {
                 problems.push(classify(db, chain, expected).await?);
                 return Ok((checked,));
             };
@@ -323,7 +416,11 @@ async fn verify_chain<C: ConnectionTrait>(
                     break;
                 }
                 if **size == frontier.size() && frontier.root() != **root {
-                    problems.push(Problem::RootMismatch { chain, tree_size: **size, first_unproven_seq: proven });
+                    problems.push(Problem::RootMismatch {
+                        chain,
+                        tree_size: **size,
+                        first_unproven_seq: proven,
+                    });
                     return Ok((checked,));
                 }
                 proven = **size;
@@ -337,15 +434,21 @@ async fn verify_chain<C: ConnectionTrait>(
 /// Tells apart a changed, moved, inserted or deleted entry at the chain's first bad position by
 /// finding, for the rows around it, which position their content was hashed for: the stored
 /// hash either moved with the row or stayed at its position, so both are tried.
-async fn classify<C: ConnectionTrait>(db: &C, chain: ChainId, seq: u64) -> Result<Problem, AuditError> {
+async fn classify<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    seq: u64,
+) -> Result<Problem, AuditError> {
     let low = seq.saturating_sub(WINDOW);
     let rows = db::chain_page(db, chain, low, seq - low + WINDOW).await?;
     let mut decoded = Vec::with_capacity(rows.len());
     for row in &rows {
         decoded.push(db::decode_row(row)?);
     }
-    let stored_at: HashMap<u64, Hash> =
-        decoded.iter().filter_map(|row| row.stored_hash.map(|hash| (row.seq, hash))).collect();
+    let stored_at: HashMap<u64, Hash> = decoded
+        .iter()
+        .filter_map(|row| row.stored_hash.map(|hash| (row.seq, hash)))
+        .collect();
     let mut offsets = Vec::with_capacity(decoded.len());
     for row in decoded.iter().filter(|row| row.seq >= seq) {
         let origin = row.entry.as_ref().ok().and_then(|entry| {
@@ -364,8 +467,15 @@ async fn classify<C: ConnectionTrait>(db: &C, chain: ChainId, seq: u64) -> Resul
             Problem::InsertedEntry { chain, seq }
         }
         None | Some(0) => Problem::ChangedEntry { chain, seq },
-        Some(k) if k > 0 && uniform(k) => Problem::DeletedEntry { chain, seq, count: k as u64 },
-        Some(k) if k < 0 && uniform(k) => Problem::InsertedEntry { chain, seq: seq.saturating_sub(k.unsigned_abs()) },
+        Some(k) if k > 0 && uniform(k) => Problem::DeletedEntry {
+            chain,
+            seq,
+            count: k as u64,
+        },
+        Some(k) if k < 0 && uniform(k) => Problem::InsertedEntry {
+            chain,
+            seq: seq.saturating_sub(k.unsigned_abs()),
+        },
         Some(_) => Problem::ReorderedEntries { chain, seq },
     })
 }
@@ -411,7 +521,11 @@ pub struct ConsistencyProof {
 
 /// Proves that entry `seq` of `chain` is in the latest checkpoint covering it. `NotFound` when
 /// the entry does not exist or no checkpoint covers it yet.
-pub async fn prove_inclusion<C: ConnectionTrait>(db: &C, chain: ChainId, seq: u64) -> Result<InclusionProof, AuditError> {
+pub async fn prove_inclusion<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    seq: u64,
+) -> Result<InclusionProof, AuditError> {
     let checkpoint = covering_checkpoint(db, chain, seq + 1).await?;
     let rows = db::chain_page(db, chain, seq, 1).await?;
     let row = rows.first().ok_or(AuditError::NotFound)?;
@@ -440,13 +554,25 @@ pub async fn prove_consistency<C: ConnectionTrait>(
     new_size: u64,
 ) -> Result<ConsistencyProof, AuditError> {
     let checkpoints = db::load_checkpoints(db, Some(chain)).await?;
-    let find = |size: u64| checkpoints.iter().find(|row| row.tree_size == size).map(|row| row.note.clone());
+    let find = |size: u64| {
+        checkpoints
+            .iter()
+            .find(|row| row.tree_size == size)
+            .map(|row| row.note.clone())
+    };
     let (Some(old_checkpoint), Some(new_checkpoint)) = (find(old_size), find(new_size)) else {
         return Err(AuditError::NotFound);
     };
     let leaves = db::load_leaf_hashes(db, chain, new_size).await?;
     let path = merkle::consistency_path(old_size, new_size, &mut leaves_oracle(&leaves))?;
-    Ok(ConsistencyProof { chain, old_size, new_size, path, old_checkpoint, new_checkpoint })
+    Ok(ConsistencyProof {
+        chain,
+        old_size,
+        new_size,
+        path,
+        old_checkpoint,
+        new_checkpoint,
+    })
 }
 
 /// Why a proof was not accepted.
@@ -474,12 +600,27 @@ impl InclusionProof {
             return Err(ProofError::WrongCheckpoint);
         }
         // The leaf itself names its chain and position: bytes 1..17 and 17..25.
-        let named_chain = self.leaf.get(1..17).and_then(|bytes| uuid::Uuid::from_slice(bytes).ok());
-        let named_seq = self.leaf.get(17..25).and_then(|bytes| <[u8; 8]>::try_from(bytes).ok()).map(u64::from_be_bytes);
+        let named_chain = self
+            .leaf
+            .get(1..17)
+            .and_then(|bytes| uuid::Uuid::from_slice(bytes).ok());
+        let named_seq = self
+            .leaf
+            .get(17..25)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map(u64::from_be_bytes);
         if named_chain != Some(self.chain.as_uuid()) || named_seq != Some(self.seq) {
-            return Err(ProofError::Malformed("leaf names another chain or position"));
+            return Err(ProofError::Malformed(
+                "leaf names another chain or position",
+            ));
         }
-        if !merkle::verify_inclusion(self.seq, self.tree_size, &self.leaf_hash(), &self.path, &checkpoint.root) {
+        if !merkle::verify_inclusion(
+            self.seq,
+            self.tree_size,
+            &self.leaf_hash(),
+            &self.path,
+            &checkpoint.root,
+        ) {
             return Err(ProofError::PathMismatch);
         }
         Ok(())
@@ -491,9 +632,13 @@ impl InclusionProof {
             chain: field_chain(&fields)?,
             seq: field_u64(&fields, "seq")?,
             tree_size: field_u64(&fields, "tree-size")?,
-            leaf: hex::decode(field(&fields, "leaf")?).map_err(|_| ProofError::Malformed("leaf"))?,
+            leaf: hex::decode(field(&fields, "leaf")?)
+                .map_err(|_| ProofError::Malformed("leaf"))?,
             path: field_hashes(&fields)?,
-            checkpoint: checkpoint.into_iter().next().ok_or(ProofError::Malformed("checkpoint"))?,
+            checkpoint: checkpoint
+                .into_iter()
+                .next()
+                .ok_or(ProofError::Malformed("checkpoint"))?,
         })
     }
 }
@@ -507,7 +652,13 @@ impl ConsistencyProof {
         if !chain_ok || old.tree_size != self.old_size || new.tree_size != self.new_size {
             return Err(ProofError::WrongCheckpoint);
         }
-        if !merkle::verify_consistency(self.old_size, self.new_size, &old.root, &new.root, &self.path) {
+        if !merkle::verify_consistency(
+            self.old_size,
+            self.new_size,
+            &old.root,
+            &new.root,
+            &self.path,
+        ) {
             return Err(ProofError::PathMismatch);
         }
         Ok(())
@@ -521,8 +672,12 @@ impl ConsistencyProof {
             old_size: field_u64(&fields, "old-size")?,
             new_size: field_u64(&fields, "new-size")?,
             path: field_hashes(&fields)?,
-            old_checkpoint: checkpoints.next().ok_or(ProofError::Malformed("old checkpoint"))?,
-            new_checkpoint: checkpoints.next().ok_or(ProofError::Malformed("new checkpoint"))?,
+            old_checkpoint: checkpoints
+                .next()
+                .ok_or(ProofError::Malformed("old checkpoint"))?,
+            new_checkpoint: checkpoints
+                .next()
+                .ok_or(ProofError::Malformed("new checkpoint"))?,
         })
     }
 }
@@ -559,9 +714,12 @@ impl fmt::Display for ConsistencyProof {
     }
 }
 
+/// Header fields (`key value`) and checkpoint notes of a printed proof.
+type ParsedProof<'a> = (Vec<(&'a str, &'a str)>, Vec<String>);
+
 /// Splits a printed proof into `key value` header lines and the checkpoint notes that follow
 /// each `checkpoint` line.
-fn parse_proof<'a>(text: &'a str, title: &str) -> Result<(Vec<(&'a str, &'a str)>, Vec<String>), ProofError> {
+fn parse_proof<'a>(text: &'a str, title: &str) -> Result<ParsedProof<'a>, ProofError> {
     let mut parts = text.split("checkpoint\n");
     let header = parts.next().unwrap_or_default();
     let mut lines = header.lines();
@@ -569,21 +727,32 @@ fn parse_proof<'a>(text: &'a str, title: &str) -> Result<(Vec<(&'a str, &'a str)
         return Err(ProofError::Malformed("title"));
     }
     let fields = lines
-        .map(|line| line.split_once(' ').ok_or(ProofError::Malformed("header line")))
+        .map(|line| {
+            line.split_once(' ')
+                .ok_or(ProofError::Malformed("header line"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((fields, parts.map(str::to_owned).collect()))
 }
 
 fn field<'a>(fields: &[(&str, &'a str)], name: &'static str) -> Result<&'a str, ProofError> {
-    fields.iter().find(|(key, _)| *key == name).map(|(_, value)| *value).ok_or(ProofError::Malformed(name))
+    fields
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| *value)
+        .ok_or(ProofError::Malformed(name))
 }
 
 fn field_u64(fields: &[(&str, &str)], name: &'static str) -> Result<u64, ProofError> {
-    field(fields, name)?.parse().map_err(|_| ProofError::Malformed(name))
+    field(fields, name)?
+        .parse()
+        .map_err(|_| ProofError::Malformed(name))
 }
 
 fn field_chain(fields: &[(&str, &str)]) -> Result<ChainId, ProofError> {
-    uuid::Uuid::parse_str(field(fields, "chain")?).map(ChainId::from_uuid).map_err(|_| ProofError::Malformed("chain"))
+    uuid::Uuid::parse_str(field(fields, "chain")?)
+        .map(ChainId::from_uuid)
+        .map_err(|_| ProofError::Malformed("chain"))
 }
 
 fn field_hashes(fields: &[(&str, &str)]) -> Result<Vec<Hash>, ProofError> {
@@ -591,7 +760,10 @@ fn field_hashes(fields: &[(&str, &str)]) -> Result<Vec<Hash>, ProofError> {
         .iter()
         .filter(|(key, _)| *key == "path")
         .map(|(_, value)| {
-            B64.decode(value).ok().and_then(|bytes| Hash::try_from(bytes.as_slice()).ok()).ok_or(ProofError::Malformed("path"))
+            B64.decode(value)
+                .ok()
+                .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok())
+                .ok_or(ProofError::Malformed("path"))
         })
         .collect()
 }

@@ -73,12 +73,30 @@ impl Default for WriterConfig {
 impl WriterConfig {
     pub fn validate(&self) -> Result<(), AuditError> {
         let checks: [(bool, &'static str); 7] = [
-            ((1..=db::MAX_ROWS_PER_INSERT).contains(&self.max_batch), "max_batch must be 1..=1000"),
-            (self.queue_capacity >= 1, "queue_capacity must be at least 1"),
-            (self.commit_timeout_ms >= 1, "commit_timeout_ms must be at least 1"),
-            (self.ack_timeout_ms > self.commit_timeout_ms, "ack_timeout_ms must exceed commit_timeout_ms"),
-            (self.checkpoint_every_entries >= 1 && self.checkpoint_every_secs >= 1, "checkpoint intervals must be at least 1"),
-            (self.retention_years >= 5, "retention_years must be at least 5"),
+            (
+                (1..=db::MAX_ROWS_PER_INSERT).contains(&self.max_batch),
+                "max_batch must be 1..=1000",
+            ),
+            (
+                self.queue_capacity >= 1,
+                "queue_capacity must be at least 1",
+            ),
+            (
+                self.commit_timeout_ms >= 1,
+                "commit_timeout_ms must be at least 1",
+            ),
+            (
+                self.ack_timeout_ms > self.commit_timeout_ms,
+                "ack_timeout_ms must exceed commit_timeout_ms",
+            ),
+            (
+                self.checkpoint_every_entries >= 1 && self.checkpoint_every_secs >= 1,
+                "checkpoint intervals must be at least 1",
+            ),
+            (
+                self.retention_years >= 5,
+                "retention_years must be at least 5",
+            ),
             (
                 !self.origin_prefix.is_empty() && !self.origin_prefix.contains(char::is_whitespace),
                 "origin_prefix must be non-empty without whitespace",
@@ -157,7 +175,11 @@ pub struct AuditWriter {
 
 /// Starts the writer on a new chain. The database must have the audit migration applied; on
 /// SQLite the connections must use `synchronous=FULL` (and WAL).
-pub async fn start(db: DatabaseConnection, config: WriterConfig, key: SigningKey) -> Result<AuditWriter, AuditError> {
+pub async fn start(
+    db: DatabaseConnection,
+    config: WriterConfig,
+    key: SigningKey,
+) -> Result<AuditWriter, AuditError> {
     config.validate()?;
     db::backend_supported(sea_orm::ConnectionTrait::get_database_backend(&db))?;
     let chain = ChainId::new();
@@ -179,10 +201,20 @@ pub async fn start(db: DatabaseConnection, config: WriterConfig, key: SigningKey
         ack_timeout: Duration::from_millis(config.ack_timeout_ms),
         shared: shared.clone(),
     };
-    let ctx = Arc::new(Ctx { db, config, key: Arc::new(key), shared, shutdown: shutdown_rx });
+    let ctx = Arc::new(Ctx {
+        db,
+        config,
+        key: Arc::new(key),
+        shared,
+        shutdown: shutdown_rx,
+    });
     tracing::info!(chain_id = %chain, "audit writer started");
     let supervisor = tokio::spawn(supervise(ctx, ChainState::new_chain(chain)));
-    Ok(AuditWriter { log, shutdown: shutdown_tx, supervisor })
+    Ok(AuditWriter {
+        log,
+        shutdown: shutdown_tx,
+        supervisor,
+    })
 }
 
 impl AuditWriter {
@@ -203,7 +235,12 @@ impl AuditLog {
     /// [`AuditError::Unavailable`] within `enqueue_wait_ms + ack_timeout_ms`.
     pub async fn submit(&self, entry: NewEntry) -> Result<Receipt, AuditError> {
         let (ack, done) = oneshot::channel();
-        if self.tx.send_timeout(Job { entry, ack }, self.enqueue_wait).await.is_err() {
+        if self
+            .tx
+            .send_timeout(Job { entry, ack }, self.enqueue_wait)
+            .await
+            .is_err()
+        {
             tracing::warn!("audit queue full or writer stopped");
             return Err(AuditError::Unavailable);
         }
@@ -220,7 +257,11 @@ impl AuditLog {
 
     /// The chain this writer appends to now.
     pub fn chain(&self) -> ChainId {
-        *self.shared.chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .shared
+            .chain
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn stats(&self) -> WriterStats {
@@ -274,7 +315,10 @@ impl ChainState {
     }
 
     fn unknown(chain: ChainId) -> ChainState {
-        ChainState { needs_resync: true, ..ChainState::new_chain(chain) }
+        ChainState {
+            needs_resync: true,
+            ..ChainState::new_chain(chain)
+        }
     }
 }
 
@@ -283,7 +327,11 @@ async fn supervise(ctx: Arc<Ctx>, initial: ChainState) -> Option<String> {
     let mut state = Some(initial);
     loop {
         let task_ctx = ctx.clone();
-        let chain = *ctx.shared.chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let chain = *ctx
+            .shared
+            .chain
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let task_state = state.take().unwrap_or_else(|| ChainState::unknown(chain));
         match tokio::spawn(writer_loop(task_ctx, task_state)).await {
             Ok(final_note) => return final_note,
@@ -370,7 +418,10 @@ async fn write_batch(ctx: &Ctx, state: &mut ChainState, batch: Vec<Job>) {
         && let Err(error) = resync(ctx, state).await
     {
         tracing::error!(error = %error, chain_id = %state.chain, "audit chain resync failed");
-        ctx.shared.counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+        ctx.shared
+            .counters
+            .failed_batches
+            .fetch_add(1, Ordering::Relaxed);
         ctx.shared.healthy.store(false, Ordering::Relaxed);
         fail_all(acks);
         return;
@@ -381,21 +432,32 @@ async fn write_batch(ctx: &Ctx, state: &mut ChainState, batch: Vec<Job>) {
         let seq = tentative.size();
         let hash = leaf_hash(&encode_entry(state.chain, seq, &entry));
         tentative.push(hash);
-        rows.push(AuditEntry { chain: state.chain, seq, entry, leaf_hash: hash });
+        rows.push(AuditEntry {
+            chain: state.chain,
+            seq,
+            entry,
+            leaf_hash: hash,
+        });
     }
     let timeout = Duration::from_millis(ctx.config.commit_timeout_ms);
     let outcome = tokio::time::timeout(timeout, commit(&ctx.db, &rows)).await;
     match outcome {
         Ok(Ok(())) => {
             state.frontier = tentative;
-            state.since_checkpoint.extend(rows.iter().map(|row| row.leaf_hash));
+            state
+                .since_checkpoint
+                .extend(rows.iter().map(|row| row.leaf_hash));
             let c = &ctx.shared.counters;
             c.committed_batches.fetch_add(1, Ordering::Relaxed);
             c.committed_entries.fetch_add(n_entries, Ordering::Relaxed);
             c.largest_batch.fetch_max(n_entries, Ordering::Relaxed);
             ctx.shared.healthy.store(true, Ordering::Relaxed);
             for (ack, row) in acks.into_iter().zip(&rows) {
-                let _ = ack.send(Ok(Receipt { chain: row.chain, seq: row.seq, leaf_hash: row.leaf_hash }));
+                let _ = ack.send(Ok(Receipt {
+                    chain: row.chain,
+                    seq: row.seq,
+                    leaf_hash: row.leaf_hash,
+                }));
             }
         }
         Ok(Err(error)) => {
@@ -409,11 +471,18 @@ async fn write_batch(ctx: &Ctx, state: &mut ChainState, batch: Vec<Job>) {
     }
 }
 
-fn after_failure(ctx: &Ctx, state: &mut ChainState, acks: Vec<oneshot::Sender<Result<Receipt, AuditError>>>) {
+fn after_failure(
+    ctx: &Ctx,
+    state: &mut ChainState,
+    acks: Vec<oneshot::Sender<Result<Receipt, AuditError>>>,
+) {
     // The commit may or may not have happened (a lost connection after COMMIT): only the
     // database can say, so the next batch re-reads the chain first.
     state.needs_resync = true;
-    ctx.shared.counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+    ctx.shared
+        .counters
+        .failed_batches
+        .fetch_add(1, Ordering::Relaxed);
     ctx.shared.healthy.store(false, Ordering::Relaxed);
     fail_all(acks);
 }
@@ -433,11 +502,12 @@ async fn commit(db: &DatabaseConnection, rows: &[AuditEntry]) -> Result<(), Audi
 /// back), the writer continues on a new chain rather than sign anything inconsistent.
 async fn resync(ctx: &Ctx, state: &mut ChainState) -> Result<(), AuditError> {
     let head = db::chain_head(&ctx.db, state.chain).await?;
-    if head == state.frontier.size() && state.checkpoint_frontier.size() == state.checkpoint_size {
-        if state.frontier.size() > 0 || head == 0 {
-            state.needs_resync = false;
-            return Ok(());
-        }
+    // Fast path: the database holds exactly what we believe is committed. A restarted task
+    // (empty frontier) over a non-empty chain always rebuilds.
+    let believed = state.frontier.size() > 0 || head == 0;
+    if head == state.frontier.size() && believed {
+        state.needs_resync = false;
+        return Ok(());
     }
     let leaves = db::load_leaf_hashes(&ctx.db, state.chain, head).await;
     let checkpoints = db::load_checkpoints(&ctx.db, Some(state.chain)).await?;
@@ -452,14 +522,21 @@ async fn resync(ctx: &Ctx, state: &mut ChainState) -> Result<(), AuditError> {
             let chain = ChainId::new();
             tracing::error!(old_chain_id = %state.chain, chain_id = %chain, problem = what, "audit chain disagrees with its checkpoint; starting a new chain");
             *state = ChainState::new_chain(chain);
-            *ctx.shared.chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
+            *ctx.shared
+                .chain
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
         }
         Err(error) => return Err(error),
     }
     Ok(())
 }
 
-fn rebuild(chain: ChainId, leaves: &[Hash], last: Option<&db::CheckpointRow>) -> Result<ChainState, AuditError> {
+fn rebuild(
+    chain: ChainId,
+    leaves: &[Hash],
+    last: Option<&db::CheckpointRow>,
+) -> Result<ChainState, AuditError> {
     let mut state = ChainState::new_chain(chain);
     let checkpoint_size = last.map_or(0, |row| row.tree_size);
     if checkpoint_size > leaves.len() as u64 {
@@ -515,7 +592,10 @@ async fn maybe_checkpoint(ctx: &Ctx, state: &mut ChainState, force: bool) -> Opt
         .unwrap_or(false);
     if !consistent {
         tracing::error!(chain_id = %state.chain, old_size, tree_size = size, "audit checkpoint not consistent with the previous one; not signed");
-        ctx.shared.counters.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+        ctx.shared
+            .counters
+            .checkpoint_failures
+            .fetch_add(1, Ordering::Relaxed);
         state.needs_resync = true;
         return None;
     }
@@ -532,13 +612,23 @@ async fn maybe_checkpoint(ctx: &Ctx, state: &mut ChainState, force: bool) -> Opt
     let timeout = Duration::from_millis(ctx.config.commit_timeout_ms);
     let stored = tokio::time::timeout(
         timeout,
-        db::insert_checkpoint(&ctx.db, state.chain, size, &root, &note, now_micros().timestamp_micros()),
+        db::insert_checkpoint(
+            &ctx.db,
+            state.chain,
+            size,
+            &root,
+            &note,
+            now_micros().timestamp_micros(),
+        ),
     )
     .await;
     if !matches!(stored, Ok(Ok(()))) {
         // Retried at the next tick; entries keep flowing, the tail stays unsealed meanwhile.
         tracing::error!(chain_id = %state.chain, tree_size = size, "audit checkpoint could not be stored");
-        ctx.shared.counters.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+        ctx.shared
+            .counters
+            .checkpoint_failures
+            .fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if let Some(path) = ctx.config.export_path.clone() {
@@ -546,10 +636,16 @@ async fn maybe_checkpoint(ctx: &Ctx, state: &mut ChainState, force: bool) -> Opt
         let exported = tokio::task::spawn_blocking(move || append_export(&path, &text)).await;
         if !matches!(exported, Ok(Ok(()))) {
             tracing::error!(chain_id = %state.chain, tree_size = size, "audit checkpoint export failed");
-            ctx.shared.counters.export_failures.fetch_add(1, Ordering::Relaxed);
+            ctx.shared
+                .counters
+                .export_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
-    ctx.shared.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+    ctx.shared
+        .counters
+        .checkpoints
+        .fetch_add(1, Ordering::Relaxed);
     tracing::info!(chain_id = %state.chain, tree_size = size, "audit checkpoint signed");
     state.checkpoint_size = size;
     state.checkpoint_root = root;
@@ -561,7 +657,10 @@ async fn maybe_checkpoint(ctx: &Ctx, state: &mut ChainState, force: bool) -> Opt
 
 fn append_export(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_data()
 }
@@ -583,22 +682,41 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dead_writer_task_fails_requests_closed_and_is_restarted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", dir.path().join("a.sqlite").display()));
+        let mut options = sea_orm::ConnectOptions::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("a.sqlite").display()
+        ));
         options.sqlx_logging(false).map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full).foreign_keys(true)
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
         });
         let db = sea_orm::Database::connect(options).await.unwrap();
-        crate::test_migration::Migration.up(&SchemaManager::new(&db)).await.unwrap();
-        let key = SigningKey::from_pkcs8("wijkhub.test/audit", &generate_signing_key().unwrap()).unwrap();
-        let config = WriterConfig { commit_timeout_ms: 500, ack_timeout_ms: 2_000, ..WriterConfig::default() };
+        crate::test_migration::Migration
+            .up(&SchemaManager::new(&db))
+            .await
+            .unwrap();
+        let key =
+            SigningKey::from_pkcs8("wijkhub.test/audit", &generate_signing_key().unwrap()).unwrap();
+        let config = WriterConfig {
+            commit_timeout_ms: 500,
+            ack_timeout_ms: 2_000,
+            ..WriterConfig::default()
+        };
         let writer = start(db.clone(), config, key).await.unwrap();
         let log = writer.log();
         assert_eq!(log.submit(entry()).await.unwrap().seq, 0);
 
         log.panic_next_batch();
         let started = Instant::now();
-        assert!(matches!(log.submit(entry()).await, Err(AuditError::Unavailable)));
-        assert!(started.elapsed() < Duration::from_secs(1), "a dead writer must not hang requests");
+        assert!(matches!(
+            log.submit(entry()).await,
+            Err(AuditError::Unavailable)
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a dead writer must not hang requests"
+        );
 
         // The supervisor restarted the writer, which re-read the chain from the database.
         let receipt = log.submit(entry()).await.unwrap();

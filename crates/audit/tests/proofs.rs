@@ -9,8 +9,13 @@ use common::*;
 use proptest::prelude::*;
 
 async fn logged(db: &TestDb, n: u64) -> audit::ChainId {
-    let config = WriterConfig { checkpoint_every_entries: 7, ..fast_config(db) };
-    let writer = audit::start(db.db.clone(), config, test_key()).await.unwrap();
+    let config = WriterConfig {
+        checkpoint_every_entries: 7,
+        ..fast_config(db)
+    };
+    let writer = audit::start(db.db.clone(), config, test_key())
+        .await
+        .unwrap();
     let log = writer.log();
     for i in 0..n {
         log.submit(sample_entry(i)).await.unwrap();
@@ -33,13 +38,21 @@ async fn proofs_round_trip_through_text_and_verify() {
             parsed.verify(&key).unwrap();
         }
         for (old, new) in [(7, 14), (7, 30), (14, 28), (21, 30), (28, 30)] {
-            let proof = audit::prove_consistency(&db.db, chain, old, new).await.unwrap();
+            let proof = audit::prove_consistency(&db.db, chain, old, new)
+                .await
+                .unwrap();
             let parsed = ConsistencyProof::parse(&proof.to_string()).unwrap();
             assert_eq!(parsed, proof);
             parsed.verify(&key).unwrap();
         }
-        assert!(matches!(audit::prove_inclusion(&db.db, chain, 30).await, Err(audit::AuditError::NotFound)));
-        assert!(matches!(audit::prove_consistency(&db.db, chain, 8, 30).await, Err(audit::AuditError::NotFound)));
+        assert!(matches!(
+            audit::prove_inclusion(&db.db, chain, 30).await,
+            Err(audit::AuditError::NotFound)
+        ));
+        assert!(matches!(
+            audit::prove_consistency(&db.db, chain, 8, 30).await,
+            Err(audit::AuditError::NotFound)
+        ));
     }
 }
 
@@ -73,7 +86,12 @@ fn any_change_to_a_proof_is_refused() {
             }
             all
         };
-        (inclusion, audit::prove_consistency(&db.db, chain, 7, 30).await.unwrap())
+        (
+            inclusion,
+            audit::prove_consistency(&db.db, chain, 7, 30)
+                .await
+                .unwrap(),
+        )
     });
     let key = test_verifier();
     proptest!(|(seq in 0usize..30, what in any::<u8>(), byte in any::<usize>())| {
@@ -90,6 +108,8 @@ fn any_change_to_a_proof_is_refused() {
     let mut swapped = consistency.clone();
     std::mem::swap(&mut swapped.old_checkpoint, &mut swapped.new_checkpoint);
     assert_eq!(swapped.verify(&key), Err(ProofError::WrongCheckpoint));
-    let other_key = audit::SigningKey::from_pkcs8(TEST_KEY_NAME, &audit::generate_signing_key().unwrap()).unwrap();
+    let other_key =
+        audit::SigningKey::from_pkcs8(TEST_KEY_NAME, &audit::generate_signing_key().unwrap())
+            .unwrap();
     assert!(inclusion[3].verify(&other_key.verifier_key()).is_err());
 }

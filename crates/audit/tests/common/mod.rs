@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use audit::{Actor, AuditAction, Code, NewEntry, OnBehalfOf, Outcome, SigningKey, VerifierKey};
-use domain::{Category, ClientId, MemberId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId};
+use domain::{
+    Category, ClientId, MemberId, OrganisationId, PlanId, Purpose, ResidentId, Role, SectionId,
+};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::{MigrationTrait, SchemaManager};
@@ -64,16 +66,24 @@ impl TestDb {
                     "audit_checkpoints_no_update",
                     "audit_checkpoints_no_delete",
                 ] {
-                    raw.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}")).await.unwrap();
+                    raw.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}"))
+                        .await
+                        .unwrap();
                 }
             }
             _ => {
-                raw.execute_unprepared("ALTER TABLE audit_entries DISABLE TRIGGER USER").await.unwrap();
-                raw.execute_unprepared("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER").await.unwrap();
+                raw.execute_unprepared("ALTER TABLE audit_entries DISABLE TRIGGER USER")
+                    .await
+                    .unwrap();
+                raw.execute_unprepared("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER")
+                    .await
+                    .unwrap();
             }
         }
         for statement in statements {
-            raw.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+            raw.execute_unprepared(statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
         raw.close().await.unwrap();
     }
@@ -85,7 +95,10 @@ impl TestDb {
 
 pub async fn connect(url: &str) -> DatabaseConnection {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).max_connections(4).acquire_timeout(Duration::from_secs(5));
+    options
+        .sqlx_logging(false)
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5));
     options.map_sqlx_sqlite_opts(|o| {
         o.journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -106,7 +119,13 @@ pub async fn sqlite() -> TestDb {
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let db = connect(&url).await;
     migrate(&db).await;
-    TestDb { db, url, label: "sqlite", dir, sqlite_path: Some(path) }
+    TestDb {
+        db,
+        url,
+        label: "sqlite",
+        dir,
+        sqlite_path: Some(path),
+    }
 }
 
 /// A fresh PostgreSQL database, or `None` when `WIJKHUB_TEST_DATABASE_URL` is unset.
@@ -114,13 +133,22 @@ pub async fn postgres() -> Option<TestDb> {
     let server = std::env::var("WIJKHUB_TEST_DATABASE_URL").ok()?;
     let admin = connect(&server).await;
     let name = format!("wh_test_{}", uuid::Uuid::new_v4().simple());
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     admin.close().await.unwrap();
     let (base, _) = server.rsplit_once('/').unwrap();
     let url = format!("{base}/{name}");
     let db = connect(&url).await;
     migrate(&db).await;
-    Some(TestDb { db, url, label: "postgres", dir: tempfile::tempdir().unwrap(), sqlite_path: None })
+    Some(TestDb {
+        db,
+        url,
+        label: "postgres",
+        dir: tempfile::tempdir().unwrap(),
+        sqlite_path: None,
+    })
 }
 
 /// SQLite always; PostgreSQL too when configured.
@@ -134,34 +162,73 @@ pub async fn databases() -> Vec<TestDb> {
 pub fn sample_entry(i: u64) -> NewEntry {
     let member = MemberId::from_uuid(uuid::Uuid::from_u128(0x1000 + u128::from(i % 7)));
     let client = ClientId::from_uuid(uuid::Uuid::from_u128(0x2000 + u128::from(i % 3)));
-    let actor = if i % 2 == 0 { Actor::Member(member) } else { Actor::Client(client) };
-    let outcome = if i % 5 == 0 { Outcome::Deny } else { Outcome::Permit };
+    let actor = if i.is_multiple_of(2) {
+        Actor::Member(member)
+    } else {
+        Actor::Client(client)
+    };
+    let outcome = if i.is_multiple_of(5) {
+        Outcome::Deny
+    } else {
+        Outcome::Permit
+    };
     let mut entry = NewEntry::new(AuditAction::ResidentRead, actor, outcome);
     entry.time = audit::now_micros();
-    entry.organisation = Some(OrganisationId::from_uuid(uuid::Uuid::from_u128(0x3000 + u128::from(i % 4))));
-    entry.role = Some(if i % 2 == 0 { Role::Coach } else { Role::ProviderWorker });
-    entry.resident = Some(ResidentId::from_uuid(uuid::Uuid::from_u128(0x4000 + u128::from(i % 11))));
-    entry.plan = Some(PlanId::from_uuid(uuid::Uuid::from_u128(0x5000 + u128::from(i % 11))));
-    if i % 3 == 0 {
-        entry.section = Some(SectionId::from_uuid(uuid::Uuid::from_u128(0x6000 + u128::from(i))));
+    entry.organisation = Some(OrganisationId::from_uuid(uuid::Uuid::from_u128(
+        0x3000 + u128::from(i % 4),
+    )));
+    entry.role = Some(if i.is_multiple_of(2) {
+        Role::Coach
+    } else {
+        Role::ProviderWorker
+    });
+    entry.resident = Some(ResidentId::from_uuid(uuid::Uuid::from_u128(
+        0x4000 + u128::from(i % 11),
+    )));
+    entry.plan = Some(PlanId::from_uuid(uuid::Uuid::from_u128(
+        0x5000 + u128::from(i % 11),
+    )));
+    if i.is_multiple_of(3) {
+        entry.section = Some(SectionId::from_uuid(uuid::Uuid::from_u128(
+            0x6000 + u128::from(i),
+        )));
         entry.revision = Some(i as i64);
     }
-    entry.categories_returned = [Category::Goals, Category::Agreements].into_iter().collect();
+    entry.categories_returned = [Category::Goals, Category::Agreements]
+        .into_iter()
+        .collect();
     if outcome == Outcome::Deny {
         entry.categories_denied = [Category::Health].into_iter().collect();
         entry.reason = Some(Code::parse("role-forbids-category").unwrap());
     }
     entry.purpose = Some(Purpose::Support);
-    entry.basis = Some(Code::parse(&format!("consent:{}", uuid::Uuid::from_u128(0x7000 + u128::from(i % 5)))).unwrap());
-    entry.checks = ["authenticated", "role-matrix", "care-relation", "objection", "consent"]
-        .iter()
-        .map(|check| Code::parse(check).unwrap())
-        .collect();
+    entry.basis = Some(
+        Code::parse(&format!(
+            "consent:{}",
+            uuid::Uuid::from_u128(0x7000 + u128::from(i % 5))
+        ))
+        .unwrap(),
+    );
+    entry.checks = [
+        "authenticated",
+        "role-matrix",
+        "care-relation",
+        "objection",
+        "consent",
+    ]
+    .iter()
+    .map(|check| Code::parse(check).unwrap())
+    .collect();
     entry.request_id = Some(Code::parse(&format!("req-{i}")).unwrap());
-    entry.source_address = Some(if i % 2 == 0 { IpAddr::from([10, 0, 0, 7]) } else { "2001:db8::7".parse().unwrap() });
+    entry.source_address = Some(if i.is_multiple_of(2) {
+        IpAddr::from([10, 0, 0, 7])
+    } else {
+        "2001:db8::7".parse().unwrap()
+    });
     if let Actor::Client(client) = actor {
         entry.client = Some(client);
-        entry.on_behalf_of = Some(OnBehalfOf::new(Code::parse("emp-42").unwrap(), "J. de Vries").unwrap());
+        entry.on_behalf_of =
+            Some(OnBehalfOf::new(Code::parse("emp-42").unwrap(), "J. de Vries").unwrap());
     }
     entry
 }
