@@ -1,0 +1,2 @@
+//! Cost of one `decide` call. Placeholder until the fixture lands.
+fn main() {}
