@@ -375,59 +375,95 @@ async fn verify_chain<C: ConnectionTrait>(
     problems: &mut Vec<Problem>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(u64,), AuditError> {
-    let mut frontier = Frontier::new();
-    let mut proven = 0u64;
-    let mut next_checkpoint = checkpoints.iter().peekable();
-    let mut checked = 0u64;
-    let mut buffer = Vec::with_capacity(512);
-    loop {
-        let rows = db::chain_page(db, chain, frontier.size(), PAGE).await?;
-        if rows.is_empty() {
-            return Ok((checked,));
-        }
+    let mut scan = ChainScan {
+        chain,
+        frontier: Frontier::new(),
+        proven: 0,
+        checkpoints: checkpoints.iter().map(|(size, root)| (*size, *root)).collect(),
+        next_checkpoint: 0,
+        buffer: Vec::with_capacity(512),
+    };
+    let mut rows = db::chain_page(db, chain, 0, PAGE).await?;
+    while !rows.is_empty() {
         let n_rows = rows.len() as u64;
-        for row in &rows {
-            let stored = db::decode_row(row)?;
-            let expected = frontier.size();
-            if stored.seq != expected {
-                problems.push(Problem::DeletedEntry {
-                    chain,
-                    seq: expected,
-                    count: stored.seq - expected,
-                });
-                return Ok((checked,));
+        let last_seq = rows
+            .last()
+            .and_then(|row| row.try_get_by_index::<i64>(1).ok())
+            .map_or(0, |seq| seq.max(0) as u64);
+        // The next page is fetched (by the driver) while this one is checked here.
+        let fetch = db::chain_page(db, chain, last_seq + 1, PAGE);
+        let check = async { scan.check_rows(&rows) };
+        let (next, stop) = tokio::join!(fetch, check);
+        match stop? {
+            None => {}
+            Some(Stop::Problem(problem)) => {
+                problems.push(problem);
+                return Ok((scan.frontier.size(),));
             }
-            let content_hash = stored.entry.as_ref().ok().map(|entry| {
-                buffer.clear();
-                crate::encoding::encode_into(&mut buffer, chain, stored.seq, &entry.entry);
-                leaf_hash(&buffer)
-            });
-            let Some(stored_hash) = stored
-                .stored_hash
-                .filter(|hash| Some(*hash) == content_hash)
-            else {
-                problems.push(classify(db, chain, expected).await?);
-                return Ok((checked,));
-            };
-            frontier.push(stored_hash);
-            checked += 1;
-            while let Some((size, root)) = next_checkpoint.peek() {
-                if **size > frontier.size() {
-                    break;
-                }
-                if **size == frontier.size() && frontier.root() != **root {
-                    problems.push(Problem::RootMismatch {
-                        chain,
-                        tree_size: **size,
-                        first_unproven_seq: proven,
-                    });
-                    return Ok((checked,));
-                }
-                proven = **size;
-                next_checkpoint.next();
+            Some(Stop::Classify(seq)) => {
+                problems.push(classify(db, chain, seq).await?);
+                return Ok((scan.frontier.size(),));
             }
         }
         progress(n_rows);
+        rows = next?;
+    }
+    Ok((scan.frontier.size(),))
+}
+
+enum Stop {
+    Problem(Problem),
+    /// The row at this position does not match its hash: find out how.
+    Classify(u64),
+}
+
+/// The state of one chain's scan: the tree so far and the checkpoints still to meet.
+struct ChainScan {
+    chain: ChainId,
+    frontier: Frontier,
+    /// The largest checkpointed size whose root matched.
+    proven: u64,
+    checkpoints: Vec<(u64, Hash)>,
+    next_checkpoint: usize,
+    buffer: Vec<u8>,
+}
+
+impl ChainScan {
+    fn check_rows(&mut self, rows: &[sea_orm::QueryResult]) -> Result<Option<Stop>, AuditError> {
+        let chain = self.chain;
+        for row in rows {
+            let stored = db::decode_row(row)?;
+            let expected = self.frontier.size();
+            if stored.seq != expected {
+                let count = stored.seq - expected;
+                return Ok(Some(Stop::Problem(Problem::DeletedEntry { chain, seq: expected, count })));
+            }
+            let content_hash = stored.entry.as_ref().ok().map(|entry| {
+                self.buffer.clear();
+                crate::encoding::encode_into(&mut self.buffer, chain, stored.seq, &entry.entry);
+                leaf_hash(&self.buffer)
+            });
+            let Some(stored_hash) = stored.stored_hash.filter(|hash| Some(*hash) == content_hash)
+            else {
+                return Ok(Some(Stop::Classify(expected)));
+            };
+            self.frontier.push(stored_hash);
+            while let Some((size, root)) = self.checkpoints.get(self.next_checkpoint) {
+                if *size > self.frontier.size() {
+                    break;
+                }
+                if *size == self.frontier.size() && self.frontier.root() != *root {
+                    return Ok(Some(Stop::Problem(Problem::RootMismatch {
+                        chain,
+                        tree_size: *size,
+                        first_unproven_seq: self.proven,
+                    })));
+                }
+                self.proven = *size;
+                self.next_checkpoint += 1;
+            }
+        }
+        Ok(None)
     }
 }
 
