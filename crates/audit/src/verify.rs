@@ -379,7 +379,10 @@ async fn verify_chain<C: ConnectionTrait>(
         chain,
         frontier: Frontier::new(),
         proven: 0,
-        checkpoints: checkpoints.iter().map(|(size, root)| (*size, *root)).collect(),
+        checkpoints: checkpoints
+            .iter()
+            .map(|(size, root)| (*size, *root))
+            .collect(),
         next_checkpoint: 0,
         buffer: Vec::with_capacity(512),
     };
@@ -436,14 +439,20 @@ impl ChainScan {
             let expected = self.frontier.size();
             if stored.seq != expected {
                 let count = stored.seq - expected;
-                return Ok(Some(Stop::Problem(Problem::DeletedEntry { chain, seq: expected, count })));
+                return Ok(Some(Stop::Problem(Problem::DeletedEntry {
+                    chain,
+                    seq: expected,
+                    count,
+                })));
             }
             let content_hash = stored.entry.as_ref().ok().map(|entry| {
                 self.buffer.clear();
                 crate::encoding::encode_into(&mut self.buffer, chain, stored.seq, &entry.entry);
                 leaf_hash(&self.buffer)
             });
-            let Some(stored_hash) = stored.stored_hash.filter(|hash| Some(*hash) == content_hash)
+            let Some(stored_hash) = stored
+                .stored_hash
+                .filter(|hash| Some(*hash) == content_hash)
             else {
                 return Ok(Some(Stop::Classify(expected)));
             };
