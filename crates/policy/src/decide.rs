@@ -115,6 +115,7 @@ fn decide_outcome(
             grant.resident == resident.id
                 && grant.holder == actor_id
                 && grant.organisation == organisation.id
+                && grant.role == role
                 && grant.active_at(now)
         })
     } else {

@@ -203,7 +203,22 @@ fn render(doc: &mut String, matrix: &Matrix, config: &BreakGlassConfig) -> std::
         doc,
         "- It permits reads only, of the categories the holder's role may read; objections still \
          deny. Every access under it carries `break-glass:<uuid>`, and the privacy officer is \
-         signalled."
+         signalled. The grant holds for its holder, in the role and organisation it was \
+         given in, and for that one resident only."
+    )?;
+    writeln!(doc)?;
+
+    writeln!(doc, "## Sharing overview")?;
+    writeln!(doc)?;
+    writeln!(
+        doc,
+        "`policy::sharing_overview` lists, per organisation or kind of organisation: the owning \
+         wijkteam's statutory line; every consent that is current or starts later (withdrawn and \
+         ended ones are left out); every active break-the-glass grant. Each line shows the \
+         categories the grantee may read (the consent's categories narrowed by the matrix for the \
+         grantee's kind, so a welfare organisation is never shown `health`), the categories an \
+         objection takes out, the purposes, from and until, the basis, and whether the \
+         organisation has a care relation now (without one it sees nothing yet)."
     )?;
     Ok(())
 }
