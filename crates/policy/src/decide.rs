@@ -8,7 +8,7 @@ use domain::{Action, OrganisationKind, Role};
 
 use crate::consent::age_at;
 use crate::decision::{Basis, Check, Checks, Decision, DenyReason, Law, Outcome};
-use crate::facts::{Actor, CareParty, Consent, Facts, Request, Resident};
+use crate::facts::{Actor, CareParty, Consent, Facts, Grantee, Request, Resident};
 use crate::matrix::{Matrix, role_fits_organisation};
 
 /// Decides one action on one category of one resident's plan, for one declared purpose.
@@ -182,7 +182,14 @@ fn consent_verdict(
     resident: &Resident,
     now: DateTime<Utc>,
 ) -> Result<(), DenyReason> {
-    if consent.resident != resident.id || !consent.grantee.includes(actor.organisation()) {
+    let in_resident_network = match consent.grantee {
+        Grantee::Organisation { .. } => true,
+        Grantee::OrganisationKind { network, .. } => network == resident.network,
+    };
+    if consent.resident != resident.id
+        || !in_resident_network
+        || !consent.grantee.includes(actor.organisation())
+    {
         return Err(DenyReason::NoConsent);
     }
     if !consent.categories.contains(request.category) {

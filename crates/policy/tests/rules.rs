@@ -269,6 +269,21 @@ fn rules_beyond_the_table() {
             },
             Outcome::Deny(NoConsent),
         ),
+        // A kind-wide consent holds only within the resident's own network.
+        (
+            base(WelfareWorker, Read, Valid),
+            |a, _, _, f| {
+                let elsewhere = NetworkId::from_uuid(common::uuid(99));
+                if let Actor::Member(m) = a {
+                    m.organisation.networks.push(elsewhere);
+                }
+                f.consents[0].grantee = policy::Grantee::OrganisationKind {
+                    kind: OrganisationKind::Welzijn,
+                    network: elsewhere,
+                };
+            },
+            Outcome::Deny(NoConsent),
+        ),
         // Another resident's consent is no consent.
         (
             base(WelfareWorker, Read, Valid),
