@@ -115,7 +115,12 @@ pub fn sharing_overview(
         .consents
         .iter()
         .filter(|consent| {
+            let in_network = match consent.grantee {
+                Grantee::Organisation { .. } => true,
+                Grantee::OrganisationKind { network, .. } => network == resident.network,
+            };
             consent.resident == resident.id
+                && in_network
                 && consent.withdrawn_at.is_none()
                 && now < consent.valid_until
         })

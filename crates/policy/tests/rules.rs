@@ -472,3 +472,77 @@ fn basis_and_reason_strings_are_stable() {
         );
     }
 }
+
+#[test]
+fn checks_stop_at_the_failing_rule() {
+    use Check::*;
+    let rule_1 = vec![ActorActive, OrganisationActive, OrganisationInNetwork];
+    let rule_2 = [rule_1.clone(), vec![RoleFitsOrganisation, RoleMatrix]].concat();
+    let cases: Vec<(Case, Vec<Check>)> = vec![
+        (
+            base(Role::PrivacyOfficer, Action::Read, ConsentState::Valid),
+            rule_2.clone(),
+        ),
+        (
+            Case {
+                care: CareState::None,
+                ..base(Role::WelfareWorker, Action::Read, ConsentState::Valid)
+            },
+            [rule_2.clone(), vec![CareRelation, BreakGlass]].concat(),
+        ),
+        (
+            Case {
+                objection: true,
+                ..base(Role::WelfareWorker, Action::Write, ConsentState::Valid)
+            },
+            [
+                rule_2.clone(),
+                vec![OwnContribution, CareRelation, Objection],
+            ]
+            .concat(),
+        ),
+        (
+            base(Role::WelfareWorker, Action::Read, ConsentState::Valid),
+            [
+                rule_2.clone(),
+                vec![CareRelation, Objection, StatutoryTask, Consent],
+            ]
+            .concat(),
+        ),
+        (
+            Case {
+                owner: true,
+                ..base(Role::Coach, Action::Read, ConsentState::None)
+            },
+            [rule_2.clone(), vec![CareRelation, Objection, StatutoryTask]].concat(),
+        ),
+        (
+            Case {
+                care: CareState::None,
+                break_glass: true,
+                ..base(Role::ProviderWorker, Action::Read, ConsentState::None)
+            },
+            [
+                rule_2,
+                vec![CareRelation, BreakGlass, Objection, StatutoryTask, Consent],
+            ]
+            .concat(),
+        ),
+    ];
+    for (case, want) in cases {
+        let (actor, request, resident, facts) = common::build(&case);
+        let decision = decide(
+            &Matrix::default(),
+            &actor,
+            &request,
+            &resident,
+            &facts,
+            common::now(),
+        );
+        assert_eq!(
+            decision.checks().iter().collect::<Vec<_>>(),
+            want,
+            "{case:?}"
+        );
+    }
+}
