@@ -165,9 +165,80 @@ pub struct StoredRow {
     pub stored_hash: Option<Hash>,
 }
 
-fn get<T: sea_orm::TryGetable>(row: &QueryResult, idx: usize) -> Result<T, AuditError> {
-    row.try_get_by_index::<T>(idx)
-        .map_err(|_| AuditError::Malformed(ENTRY_COLUMNS[idx]))
+/// Typed access to one selected row, so that the same decoder serves sea-orm rows (both
+/// backends) and rusqlite rows (the fast SQLite read path of `verify`).
+pub trait RowSource {
+    fn opt_uuid(&self, idx: usize) -> Result<Option<Uuid>, AuditError>;
+    fn opt_i64(&self, idx: usize) -> Result<Option<i64>, AuditError>;
+    fn opt_text(&self, idx: usize) -> Result<Option<String>, AuditError>;
+    fn opt_bytes(&self, idx: usize) -> Result<Option<Vec<u8>>, AuditError>;
+}
+
+fn bad(idx: usize) -> AuditError {
+    AuditError::Malformed(ENTRY_COLUMNS[idx])
+}
+
+impl RowSource for QueryResult {
+    fn opt_uuid(&self, idx: usize) -> Result<Option<Uuid>, AuditError> {
+        self.try_get_by_index::<Option<Uuid>>(idx)
+            .map_err(|_| bad(idx))
+    }
+    fn opt_i64(&self, idx: usize) -> Result<Option<i64>, AuditError> {
+        // `encoding_version` is a smallint: PostgreSQL's driver wants the exact width.
+        self.try_get_by_index::<Option<i64>>(idx)
+            .or_else(|_| {
+                self.try_get_by_index::<Option<i16>>(idx)
+                    .map(|v| v.map(i64::from))
+            })
+            .map_err(|_| bad(idx))
+    }
+    fn opt_text(&self, idx: usize) -> Result<Option<String>, AuditError> {
+        self.try_get_by_index::<Option<String>>(idx)
+            .map_err(|_| bad(idx))
+    }
+    fn opt_bytes(&self, idx: usize) -> Result<Option<Vec<u8>>, AuditError> {
+        self.try_get_by_index::<Option<Vec<u8>>>(idx)
+            .map_err(|_| bad(idx))
+    }
+}
+
+impl RowSource for rusqlite::Row<'_> {
+    fn opt_uuid(&self, idx: usize) -> Result<Option<Uuid>, AuditError> {
+        match self.get_ref(idx).map_err(|_| bad(idx))? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            rusqlite::types::ValueRef::Blob(bytes) => {
+                Uuid::from_slice(bytes).map(Some).map_err(|_| bad(idx))
+            }
+            _ => Err(bad(idx)),
+        }
+    }
+    fn opt_i64(&self, idx: usize) -> Result<Option<i64>, AuditError> {
+        match self.get_ref(idx).map_err(|_| bad(idx))? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            rusqlite::types::ValueRef::Integer(value) => Ok(Some(value)),
+            _ => Err(bad(idx)),
+        }
+    }
+    fn opt_text(&self, idx: usize) -> Result<Option<String>, AuditError> {
+        match self.get_ref(idx).map_err(|_| bad(idx))? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            rusqlite::types::ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
+                .map(Some)
+                .map_err(|_| bad(idx)),
+            _ => Err(bad(idx)),
+        }
+    }
+    fn opt_bytes(&self, idx: usize) -> Result<Option<Vec<u8>>, AuditError> {
+        match self.get_ref(idx).map_err(|_| bad(idx))? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            rusqlite::types::ValueRef::Blob(bytes) => Ok(Some(bytes.to_vec())),
+            _ => Err(bad(idx)),
+        }
+    }
+}
+
+fn req<T>(value: Option<T>, idx: usize) -> Result<T, AuditError> {
+    value.ok_or_else(|| bad(idx))
 }
 
 fn opt_code(value: Option<String>) -> Result<Option<Code>, AuditError> {
@@ -193,11 +264,13 @@ fn categories(text: &str) -> Result<BTreeSet<Category>, AuditError> {
 }
 
 /// Decodes a row selected with [`entry_select_list`].
-pub fn decode_row(row: &QueryResult) -> Result<StoredRow, AuditError> {
-    let chain = ChainId::from_uuid(get::<Uuid>(row, 0)?);
-    let seq = u64::try_from(get::<i64>(row, 1)?).map_err(|_| AuditError::Malformed("seq"))?;
-    let stored_hash = get::<Vec<u8>>(row, 25)
+pub fn decode_row(row: &impl RowSource) -> Result<StoredRow, AuditError> {
+    let chain = ChainId::from_uuid(req(row.opt_uuid(0)?, 0)?);
+    let seq = u64::try_from(req(row.opt_i64(1)?, 1)?).map_err(|_| AuditError::Malformed("seq"))?;
+    let stored_hash = row
+        .opt_bytes(25)
         .ok()
+        .flatten()
         .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok());
     let entry = decode_entry(row, chain, seq, stored_hash);
     Ok(StoredRow {
@@ -208,36 +281,35 @@ pub fn decode_row(row: &QueryResult) -> Result<StoredRow, AuditError> {
 }
 
 fn decode_entry(
-    row: &QueryResult,
+    row: &impl RowSource,
     chain: ChainId,
     seq: u64,
     stored_hash: Option<Hash>,
 ) -> Result<AuditEntry, AuditError> {
-    if get::<i16>(row, 2)? != i16::from(ENCODING_VERSION) {
+    if req(row.opt_i64(2)?, 2)? != i64::from(ENCODING_VERSION) {
         return Err(AuditError::Malformed("encoding_version"));
     }
-    let time = micros_to_time(get::<i64>(row, 3)?);
-    let action = AuditAction::parse(&get::<String>(row, 4)?)?;
-    let actor = Actor::from_parts(&get::<String>(row, 5)?, get::<Option<Uuid>>(row, 6)?)?;
-    let on_behalf_of = match (
-        get::<Option<String>>(row, 7)?,
-        get::<Option<String>>(row, 8)?,
-    ) {
+    let time = micros_to_time(req(row.opt_i64(3)?, 3)?);
+    let action = AuditAction::parse(&req(row.opt_text(4)?, 4)?)?;
+    let actor = Actor::from_parts(&req(row.opt_text(5)?, 5)?, row.opt_uuid(6)?)?;
+    let on_behalf_of = match (row.opt_text(7)?, row.opt_text(8)?) {
         (None, None) => None,
         (Some(id), Some(name)) => Some(OnBehalfOf::new(Code::parse(&id)?, &name)?),
         _ => return Err(AuditError::Malformed("on_behalf_of")),
     };
-    let role = get::<Option<String>>(row, 10)?
+    let role = row
+        .opt_text(10)?
         .as_deref()
         .map(Role::parse)
         .transpose()
         .map_err(|_| AuditError::Malformed("role"))?;
-    let purpose = get::<Option<String>>(row, 17)?
+    let purpose = row
+        .opt_text(17)?
         .as_deref()
         .map(Purpose::parse)
         .transpose()
         .map_err(|_| AuditError::Malformed("purpose"))?;
-    let checks_text = get::<String>(row, 21)?;
+    let checks_text = req(row.opt_text(21)?, 21)?;
     let checks = if checks_text.is_empty() {
         Vec::new()
     } else {
@@ -246,7 +318,8 @@ fn decode_entry(
             .map(Code::parse)
             .collect::<Result<Vec<_>, _>>()?
     };
-    let source_address = get::<Option<String>>(row, 23)?
+    let source_address = row
+        .opt_text(23)?
         .map(|text| {
             text.parse()
                 .map_err(|_| AuditError::Malformed("source_address"))
@@ -257,22 +330,22 @@ fn decode_entry(
         action,
         actor,
         on_behalf_of,
-        organisation: get::<Option<Uuid>>(row, 9)?.map(OrganisationId::from_uuid),
+        organisation: row.opt_uuid(9)?.map(OrganisationId::from_uuid),
         role,
-        resident: get::<Option<Uuid>>(row, 11)?.map(ResidentId::from_uuid),
-        plan: get::<Option<Uuid>>(row, 12)?.map(PlanId::from_uuid),
-        section: get::<Option<Uuid>>(row, 13)?.map(SectionId::from_uuid),
-        revision: get::<Option<i64>>(row, 14)?,
-        categories_returned: categories(&get::<String>(row, 15)?)?,
-        categories_denied: categories(&get::<String>(row, 16)?)?,
+        resident: row.opt_uuid(11)?.map(ResidentId::from_uuid),
+        plan: row.opt_uuid(12)?.map(PlanId::from_uuid),
+        section: row.opt_uuid(13)?.map(SectionId::from_uuid),
+        revision: row.opt_i64(14)?,
+        categories_returned: categories(&req(row.opt_text(15)?, 15)?)?,
+        categories_denied: categories(&req(row.opt_text(16)?, 16)?)?,
         purpose,
-        basis: opt_code(get::<Option<String>>(row, 18)?)?,
-        outcome: Outcome::parse(&get::<String>(row, 19)?)?,
-        reason: opt_code(get::<Option<String>>(row, 20)?)?,
+        basis: opt_code(row.opt_text(18)?)?,
+        outcome: Outcome::parse(&req(row.opt_text(19)?, 19)?)?,
+        reason: opt_code(row.opt_text(20)?)?,
         checks,
-        request_id: opt_code(get::<Option<String>>(row, 22)?)?,
+        request_id: opt_code(row.opt_text(22)?)?,
         source_address,
-        client: get::<Option<Uuid>>(row, 24)?.map(ClientId::from_uuid),
+        client: row.opt_uuid(24)?.map(ClientId::from_uuid),
     };
     Ok(AuditEntry {
         chain,
@@ -280,6 +353,52 @@ fn decode_entry(
         entry,
         leaf_hash: stored_hash.unwrap_or([0u8; 32]),
     })
+}
+
+/// The file of an SQLite database's `main` schema, when it has one.
+pub async fn sqlite_file<C: ConnectionTrait>(db: &C) -> Option<std::path::PathBuf> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA database_list",
+        ))
+        .await
+        .ok()?;
+    rows.iter().find_map(|row| {
+        let name = row.try_get_by_index::<String>(1).ok()?;
+        let file = row.try_get_by_index::<String>(2).ok()?;
+        (name == "main" && !file.is_empty()).then(|| std::path::PathBuf::from(file))
+    })
+}
+
+/// Rows of one chain from `from`, decoded, read with rusqlite from an SQLite file.
+pub fn sqlite_chain_page(
+    conn: &rusqlite::Connection,
+    chain: ChainId,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<StoredRow>, AuditError> {
+    let sql = format!(
+        "SELECT {} FROM {ENTRIES} WHERE chain_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+        entry_select_list()
+    );
+    let sqlite_err = |_| AuditError::Malformed("sqlite read");
+    let mut statement = conn.prepare(&sql).map_err(sqlite_err)?;
+    let mut rows = statement
+        .query(rusqlite::params![
+            chain.as_uuid().as_bytes().as_slice(),
+            from as i64,
+            limit as i64
+        ])
+        .map_err(sqlite_err)?;
+    let mut out = Vec::with_capacity(limit as usize);
+    while let Some(row) = rows.next().map_err(sqlite_err)? {
+        out.push(decode_row(row)?);
+    }
+    Ok(out)
 }
 
 /// Rows of one chain with `seq >= from`, in order, at most `limit`.

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -335,16 +336,24 @@ pub async fn verify<C: ConnectionTrait>(
     all_chains.extend(roots.keys().copied());
     let mut done = 0u64;
     progress(0, total);
+    let pages = Pages::open(db).await;
     for chain in all_chains {
         let checkpoints = roots.remove(&chain).unwrap_or_default();
         let (count, head) = db_chains
             .iter()
             .find(|(c, _, _)| *c == chain)
             .map_or((0, 0), |(_, count, head)| (*count, *head));
-        let summary = verify_chain(db, chain, &checkpoints, &mut report.problems, &mut |n| {
-            done += n;
-            progress(done, total);
-        })
+        let summary = verify_chain(
+            db,
+            &pages,
+            chain,
+            &checkpoints,
+            &mut report.problems,
+            &mut |n| {
+                done += n;
+                progress(done, total);
+            },
+        )
         .await?;
         report.entries_checked += summary.0;
         let checkpointed_size = checkpoints.keys().next_back().copied().unwrap_or(0);
@@ -368,8 +377,62 @@ pub async fn verify<C: ConnectionTrait>(
 
 /// Scans one chain in order; returns the number of rows checked. Stops at the chain's first
 /// problem: after it, nothing of that chain can be trusted to mean anything.
+/// Where `verify` reads pages of entries from: sea-orm on any backend, or, for an SQLite file,
+/// a read-only rusqlite connection on a blocking thread (sqlx materialises rows too slowly).
+#[derive(Clone)]
+enum Pages {
+    Orm,
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+}
+
+impl Pages {
+    async fn open<C: ConnectionTrait>(db: &C) -> Pages {
+        let Some(path) = db::sqlite_file(db).await else {
+            return Pages::Orm;
+        };
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened =
+            tokio::task::spawn_blocking(move || rusqlite::Connection::open_with_flags(path, flags))
+                .await;
+        match opened {
+            Ok(Ok(conn)) => Pages::Sqlite(Arc::new(Mutex::new(conn))),
+            _ => Pages::Orm,
+        }
+    }
+
+    async fn fetch<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        chain: ChainId,
+        from: u64,
+    ) -> Result<Vec<db::StoredRow>, AuditError> {
+        match self {
+            Pages::Orm => db::chain_page(db, chain, from, PAGE)
+                .await?
+                .iter()
+                .map(db::decode_row)
+                .collect(),
+            Pages::Sqlite(conn) => {
+                let conn = conn.clone();
+                tokio::task::spawn_blocking(move || {
+                    let conn = conn
+                        .lock()
+                        .map_err(|_| AuditError::Malformed("sqlite reader"))?;
+                    db::sqlite_chain_page(&conn, chain, from, PAGE)
+                })
+                .await
+                .map_err(|_| AuditError::Malformed("sqlite reader"))?
+            }
+        }
+    }
+}
+
+/// Scans one chain in order; returns the number of rows checked. Stops at the chain's first
+/// problem: after it, nothing of that chain can be trusted to mean anything.
 async fn verify_chain<C: ConnectionTrait>(
     db: &C,
+    pages: &Pages,
     chain: ChainId,
     checkpoints: &BTreeMap<u64, Hash>,
     problems: &mut Vec<Problem>,
@@ -386,18 +449,14 @@ async fn verify_chain<C: ConnectionTrait>(
         next_checkpoint: 0,
         buffer: Vec::with_capacity(512),
     };
-    let mut rows = db::chain_page(db, chain, 0, PAGE).await?;
-    while !rows.is_empty() {
+    let mut rows = pages.fetch(db, chain, 0).await?;
+    while let Some(last) = rows.last() {
         let n_rows = rows.len() as u64;
-        let last_seq = rows
-            .last()
-            .and_then(|row| row.try_get_by_index::<i64>(1).ok())
-            .map_or(0, |seq| seq.max(0) as u64);
-        // The next page is fetched (by the driver) while this one is checked here.
-        let fetch = db::chain_page(db, chain, last_seq + 1, PAGE);
+        // The next page is read (by the driver or the reader thread) while this one is checked.
+        let fetch = pages.fetch(db, chain, last.seq + 1);
         let check = async { scan.check_rows(&rows) };
         let (next, stop) = tokio::join!(fetch, check);
-        match stop? {
+        match stop {
             None => {}
             Some(Stop::Problem(problem)) => {
                 problems.push(problem);
@@ -432,18 +491,17 @@ struct ChainScan {
 }
 
 impl ChainScan {
-    fn check_rows(&mut self, rows: &[sea_orm::QueryResult]) -> Result<Option<Stop>, AuditError> {
+    fn check_rows(&mut self, rows: &[db::StoredRow]) -> Option<Stop> {
         let chain = self.chain;
-        for row in rows {
-            let stored = db::decode_row(row)?;
+        for stored in rows {
             let expected = self.frontier.size();
             if stored.seq != expected {
                 let count = stored.seq - expected;
-                return Ok(Some(Stop::Problem(Problem::DeletedEntry {
+                return Some(Stop::Problem(Problem::DeletedEntry {
                     chain,
                     seq: expected,
                     count,
-                })));
+                }));
             }
             let content_hash = stored.entry.as_ref().ok().map(|entry| {
                 self.buffer.clear();
@@ -454,7 +512,7 @@ impl ChainScan {
                 .stored_hash
                 .filter(|hash| Some(*hash) == content_hash)
             else {
-                return Ok(Some(Stop::Classify(expected)));
+                return Some(Stop::Classify(expected));
             };
             self.frontier.push(stored_hash);
             while let Some((size, root)) = self.checkpoints.get(self.next_checkpoint) {
@@ -462,17 +520,17 @@ impl ChainScan {
                     break;
                 }
                 if *size == self.frontier.size() && self.frontier.root() != *root {
-                    return Ok(Some(Stop::Problem(Problem::RootMismatch {
+                    return Some(Stop::Problem(Problem::RootMismatch {
                         chain,
                         tree_size: *size,
                         first_unproven_seq: self.proven,
-                    })));
+                    }));
                 }
                 self.proven = *size;
                 self.next_checkpoint += 1;
             }
         }
-        Ok(None)
+        None
     }
 }
 
