@@ -231,7 +231,10 @@ mod tests {
             Purpose::parse("marketing"),
             Err(DomainError::UnknownValue { list: "purpose" })
         );
-        assert!(Category::parse("Story").is_err(), "parsing is case-sensitive");
+        assert!(
+            Category::parse("Story").is_err(),
+            "parsing is case-sensitive"
+        );
     }
 
     #[test]
