@@ -1,0 +1,16 @@
+//! The sea-orm entities, one module per table of `migrations/src/m20261123_000001_core.rs`.
+
+pub mod break_glass;
+pub mod care_relations;
+pub mod clients;
+pub mod consents;
+pub mod members;
+pub mod networks;
+pub mod objections;
+pub mod organisation_networks;
+pub mod organisations;
+pub mod plans;
+pub mod representatives;
+pub mod residents;
+pub mod section_revisions;
+pub mod sections;

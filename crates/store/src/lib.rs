@@ -1,0 +1,16 @@
+//! Persistence of wijkhub: the sea-orm entities of DESIGN §4, the connection (SQLite with WAL,
+//! `synchronous=FULL` and foreign keys; or PostgreSQL), schema migration and the demo seed.
+//!
+//! This crate stores what it is given. It never decides who may see what (that is `policy`) and
+//! never sees a plaintext personal datum of a resident: those arrive and leave as ciphertext
+//! made by `crypto`.
+
+mod db;
+pub mod entity;
+mod error;
+pub mod seed;
+mod value;
+
+pub use db::{Backend, Db, DbConfig, SchemaStatus};
+pub use error::StoreError;
+pub use value::Redacted;
