@@ -1,0 +1,9 @@
+//! The GraphQL schema. This layer translates between GraphQL and the crates that decide and
+//! store; it never decides access itself (that is `policy`) and never lets an internal error
+//! text reach a client: every error leaves through [`ApiError`] with a stable code.
+
+mod error;
+mod schema;
+
+pub use error::ApiError;
+pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema};
