@@ -1,1 +1,176 @@
-fn main() {}
+//! `wijkhub`: the hub's one binary. `serve` runs it; the other commands are for operators.
+//!
+//! Errors end the process with one line on stderr and a non-zero exit; nothing secret is
+//! printed (configuration `Debug` output hides credentials).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::{App, Config, Profile};
+use store::seed::{self, SeedOutcome};
+use store::{Db, SchemaStatus};
+
+#[derive(Parser)]
+#[command(
+    name = "wijkhub",
+    version,
+    about = "GraphQL integration hub for a wijknetwerk"
+)]
+struct Cli {
+    /// A TOML file overriding config/default.toml (environment variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve {
+        /// Development profile with the demo network "Noordwest" seeded (never in production).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        /// Only report where the schema stands; change nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Fill the database with demo data.
+    Seed {
+        /// Seed the demo wijknetwerk "Noordwest" (the only seed there is).
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the outermost context and its causes, joined.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo } => {
+            if demo {
+                config.profile = Profile::Development;
+            }
+            let db = Db::connect(&config.database).await?;
+            if demo {
+                db.migrate().await?;
+                report_seed(seed::demo(&db, chrono_now()).await?);
+            }
+            let app = App::build_with_db(config.clone(), db).await?;
+            print_welcome(&app, &config, demo);
+            app.run().await.context("server failed")?;
+            Ok(())
+        }
+        Command::Migrate { status } => {
+            let db = Db::connect(&config.database).await?;
+            if status {
+                match db.schema_status().await? {
+                    SchemaStatus::Current => println!("schema is current"),
+                    SchemaStatus::Behind { pending } => {
+                        println!("pending migrations: {}", pending.join(", "));
+                    }
+                    SchemaStatus::Newer { unknown } => {
+                        anyhow::bail!(
+                            "the database schema is newer than this binary (unknown migrations: {})",
+                            unknown.join(", ")
+                        );
+                    }
+                }
+                return Ok(());
+            }
+            let applied = db.migrate().await?;
+            if applied.is_empty() {
+                println!("schema is current; nothing to do");
+            } else {
+                println!(
+                    "applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Seed { demo: _ } => {
+            let db = Db::connect(&config.database).await?;
+            db.migrate().await?;
+            report_seed(seed::demo(&db, chrono_now()).await?);
+            Ok(())
+        }
+    }
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn report_seed(outcome: SeedOutcome) {
+    match outcome {
+        SeedOutcome::Seeded {
+            organisations,
+            members,
+            clients,
+        } => println!(
+            "seeded the demo network \"{}\": {organisations} organisations, {members} members, {clients} partner systems",
+            seed::DEMO_NETWORK
+        ),
+        SeedOutcome::AlreadySeeded => {
+            println!(
+                "the demo network \"{}\" is already there; nothing changed",
+                seed::DEMO_NETWORK
+            );
+        }
+    }
+}
+
+fn print_welcome(app: &App, config: &Config, demo: bool) {
+    let address = app.local_addr();
+    println!("wijkhub listening on http://{address}");
+    println!("  GraphQL API:  http://{address}/graphql");
+    if config.profile == Profile::Development {
+        println!("  GraphiQL:     http://{address}/graphiql   (development profile only)");
+    }
+    println!("  health:       http://{address}/healthz  and  /readyz");
+    if demo {
+        println!(
+            "  demo data:    the wijknetwerk \"{}\" (demo only, never for real residents)",
+            seed::DEMO_NETWORK
+        );
+        println!(
+            "  try:          curl -s http://{address}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ apiVersion }}\"}}'"
+        );
+    }
+    println!("stop with ctrl-c");
+}

@@ -1,0 +1,167 @@
+//! Building and running the application: connect, check the schema, bind, serve, and shut down
+//! gracefully on SIGTERM or ctrl-c.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ApiSchema, SchemaOptions};
+use store::{Db, SchemaStatus, StoreError};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Profile};
+use crate::router;
+
+/// What every handler can reach.
+pub(crate) struct AppState {
+    pub(crate) db: Db,
+    pub(crate) schema: ApiSchema,
+    pub(crate) graphiql: bool,
+}
+
+/// The hub could not start. Each variant is one clear line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the database has pending migrations ({}); run `wijkhub migrate` or set database.migrate_on_start", pending.join(", "))]
+    MigrationsPending { pending: Vec<String> },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built application, bound to its address and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    local_addr: SocketAddr,
+    grace: Duration,
+    db: Db,
+}
+
+impl App {
+    /// Connects to the database, brings the schema up to date (or refuses), and binds.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        let db = Db::connect(&config.database).await?;
+        Self::build_with_db(config, db).await
+    }
+
+    /// As [`App::build`], on an already open database (the CLI seeds before serving).
+    pub async fn build_with_db(config: Config, db: Db) -> Result<App, StartError> {
+        match db.schema_status().await? {
+            SchemaStatus::Current => {}
+            SchemaStatus::Newer { unknown } => {
+                return Err(StoreError::NewerSchema { unknown }.into());
+            }
+            SchemaStatus::Behind { pending } => {
+                if !config.database.migrate_on_start {
+                    return Err(StartError::MigrationsPending { pending });
+                }
+                let applied = db.migrate().await?;
+                tracing::info!(n_migrations = applied.len(), "migrations applied");
+            }
+        }
+
+        let development = config.profile == Profile::Development;
+        let schema = api::build_schema(SchemaOptions {
+            introspection: development,
+        });
+        let state = Arc::new(AppState {
+            db: db.clone(),
+            schema,
+            graphiql: development,
+        });
+        let router = router::router(state);
+
+        let address = format!("{}:{}", config.http.host, config.http.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { address, source })?;
+        Ok(App {
+            listener,
+            router,
+            local_addr,
+            grace: Duration::from_secs(config.http.shutdown_grace_seconds),
+            db,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish (up to the grace
+    /// period) and closes the database.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stop_tx.send(true);
+        });
+        let grace = self.grace;
+        let mut stopped = stop_rx.clone();
+        let result = tokio::select! {
+            result = serve.into_future() => result,
+            () = async move {
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over, closing remaining connections");
+                Ok(())
+            }
+        };
+        if let Err(error) = self.db.conn().clone().close().await {
+            tracing::warn!(error = %error, "closing the database failed");
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,284 @@
+//! Configuration: the built-in `config/default.toml`, overridden by a `--config` file, overridden
+//! by `WIJKHUB_*` environment variables (`WIJKHUB_HTTP__PORT=9000` sets `http.port`) and, for the
+//! database URL only, by the conventional plain `DATABASE_URL`.
+//!
+//! Every struct refuses unknown fields, so a typo is an error rather than a silently ignored
+//! setting. Secrets are never read from here into `Debug` output.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use store::DbConfig;
+
+/// The defaults, compiled in so the binary runs from any directory. The same file is in the
+/// repository, documented line by line.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `development` (the demo: GraphiQL, introspection, pretty errors in logs) or `production`.
+    pub profile: Profile,
+    /// Where the hub listens.
+    pub http: HttpConfig,
+    /// The database.
+    pub database: DbConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Which kind of deployment this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+/// `[http]` settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind, e.g. `127.0.0.1` or `0.0.0.0`.
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Seconds that in-flight requests get to finish after SIGTERM or ctrl-c.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[log]` settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,wijkhub_server=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A setting is missing or invalid. `Display` is one line naming the setting and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the layers in order: built-in defaults, then `file` (when given), then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(
+            file,
+            Env::prefixed("WIJKHUB_").split("__"),
+            std::env::var("DATABASE_URL").ok(),
+        )
+    }
+
+    fn load_from(
+        file: Option<&Path>,
+        env: Env,
+        database_url: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            // figment treats a missing file as empty; a named file that is missing is an error.
+            std::fs::metadata(path).map_err(|error| ConfigError::Unreadable {
+                path: path.display().to_string(),
+                reason: error.kind().to_string(),
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(env);
+        if let Some(url) = database_url.filter(|url| !url.is_empty()) {
+            figment = figment.merge(("database.url", url));
+        }
+        let config: Config = figment.extract().map_err(|error| {
+            // figment can report several errors; the first is named, the count follows.
+            let count = error.count();
+            let first = error.into_iter().next().map(one_line).unwrap_or_default();
+            let more = if count > 1 {
+                format!(" (and {} more)", count - 1)
+            } else {
+                String::new()
+            };
+            ConfigError::Invalid(format!("{first}{more}"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Configuration for tests: development profile, a free port, the given database.
+    pub fn for_tests(database_url: String) -> Config {
+        let mut config = Self::load_from(None, Env::raw().only(&[]), None)
+            .unwrap_or_else(|error| panic!("built-in defaults are valid: {error}"));
+        config.http.port = 0;
+        config.http.host = "127.0.0.1".into();
+        config.database.url = database_url;
+        config
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.database.timeout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "database.timeout_seconds must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The directory holding local state (the SQLite file, development keys): `./data`.
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from("data")
+    }
+}
+
+/// figment's error names the key and where its value came from; keep it to one line.
+fn one_line(error: figment::Error) -> String {
+    let key = if error.path.is_empty() {
+        String::new()
+    } else {
+        format!("`{}`: ", error.path.join("."))
+    };
+    let source = match error.metadata.as_ref() {
+        // The environment provider names only the prefix; name the very variable.
+        Some(metadata) if metadata.name.contains("environment") && !error.path.is_empty() => {
+            let variable = error.path.join("__").to_uppercase();
+            format!(" (from environment variable WIJKHUB_{variable})")
+        }
+        Some(metadata) => match metadata.source.as_ref() {
+            Some(source) => format!(" (from {} {source})", metadata.name),
+            None => format!(" (from {})", metadata.name),
+        },
+        None => String::new(),
+    };
+    let kind = error.kind.to_string().replace('\n', " ");
+    format!("{key}{kind}{source}")
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    /// Loads as `Config::load` does, inside a jail that owns the environment and the cwd.
+    fn load_in(jail: &mut Jail, file_text: Option<&str>) -> Result<Config, ConfigError> {
+        let path = match file_text {
+            Some(text) => {
+                jail.create_file("wijkhub.toml", text)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                Some(jail.directory().join("wijkhub.toml"))
+            }
+            None => None,
+        };
+        Config::load_from(
+            path.as_deref(),
+            Env::prefixed("WIJKHUB_").split("__"),
+            std::env::var("DATABASE_URL").ok(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid_and_production() {
+        Jail::expect_with(|jail| {
+            let config = load_in(jail, None).map_err(|e| e.to_string())?;
+            assert_eq!(config.profile, Profile::Production);
+            assert!(config.database.url.starts_with("sqlite:"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        Jail::expect_with(|jail| {
+            jail.set_env("WIJKHUB_HTTP__PORT", "9100");
+            jail.set_env("DATABASE_URL", "postgres://hub@db/wijkhub");
+            let config = load_in(jail, Some("[http]\nport = 9000\nhost = \"0.0.0.0\"\n"))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.http.port, 9100, "environment overrides the file");
+            assert_eq!(
+                config.http.host, "0.0.0.0",
+                "the file overrides the defaults"
+            );
+            assert_eq!(config.database.url, "postgres://hub@db/wijkhub");
+            Ok(())
+        });
+    }
+
+    #[track_caller]
+    fn check_refused(file_text: &str, env: &[(&str, &str)], must_mention: &[&str]) {
+        Jail::expect_with(|jail| {
+            for (name, value) in env {
+                jail.set_env(name, value);
+            }
+            let error = load_in(jail, Some(file_text))
+                .expect_err("must be refused")
+                .to_string();
+            assert!(!error.contains('\n'), "one line: {error}");
+            for needle in must_mention {
+                assert!(
+                    error.contains(needle),
+                    "{error:?} should mention {needle:?}"
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        check_refused("[http]\nport = \"eighty\"\n", &[], &["http.port"]);
+        check_refused("[http]\nprot = 80\n", &[], &["prot"]);
+        check_refused("[http\nport = 80\n", &[], &["wijkhub.toml"]);
+        check_refused("profile = \"staging\"\n", &[], &["profile"]);
+        check_refused(
+            "",
+            &[("WIJKHUB_HTTP__PORT", "99999")],
+            &["http.port", "WIJKHUB_HTTP__PORT"],
+        );
+        check_refused(
+            "[database]\nmax_connections = 0\n",
+            &[],
+            &["database.max_connections"],
+        );
+    }
+
+    #[test]
+    fn a_named_file_that_is_missing_is_an_error() {
+        let error = Config::load_from(
+            Some(Path::new("/nonexistent/wijkhub.toml")),
+            Env::raw().only(&[]),
+            None,
+        )
+        .expect_err("missing file");
+        assert!(
+            error.to_string().contains("/nonexistent/wijkhub.toml"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let config = Config::for_tests("postgres://hub:s3cret@db/wijkhub".into());
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}
