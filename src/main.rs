@@ -87,7 +87,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let db = Db::connect(&config.database).await?;
             if demo {
                 db.migrate().await?;
-                report_seed(seed::demo(&db, chrono_now()).await?);
+                let keys = config.keys.load_or_create_for_demo()?;
+                report_seed(seed::demo(&db, &keys, chrono_now()).await?);
             }
             let app = App::build_with_db(config.clone(), db).await?;
             print_welcome(&app, &config, demo);
@@ -126,7 +127,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Seed { demo: _ } => {
             let db = Db::connect(&config.database).await?;
             db.migrate().await?;
-            report_seed(seed::demo(&db, chrono_now()).await?);
+            let keys = config.keys.load_or_create_for_demo()?;
+            report_seed(seed::demo(&db, &keys, chrono_now()).await?);
             Ok(())
         }
     }
@@ -142,8 +144,9 @@ fn report_seed(outcome: SeedOutcome) {
             organisations,
             members,
             clients,
+            residents,
         } => println!(
-            "seeded the demo network \"{}\": {organisations} organisations, {members} members, {clients} partner systems",
+            "seeded the demo network \"{}\": {organisations} organisations, {members} members, {clients} partner systems, {residents} residents with plans",
             seed::DEMO_NETWORK
         ),
         SeedOutcome::AlreadySeeded => {

@@ -7,15 +7,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{ApiSchema, SchemaOptions};
+use crypto::{DekCache, DekCacheConfig, KeyRing};
 use store::{Db, SchemaStatus, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Profile};
+use crate::keys::KeysError;
 use crate::router;
 
 /// What every handler can reach.
 pub(crate) struct AppState {
     pub(crate) db: Db,
+    /// Residents' data keys are unwrapped with these, at most once per cache lifetime.
+    #[expect(
+        dead_code,
+        reason = "read by the plans API (issue 8), loaded now so start-up refuses without keys"
+    )]
+    pub(crate) keys: Arc<KeyRing>,
+    #[expect(dead_code, reason = "read by the plans API (issue 8)")]
+    pub(crate) deks: DekCache,
     pub(crate) schema: ApiSchema,
     pub(crate) graphiql: bool,
 }
@@ -25,6 +35,8 @@ pub(crate) struct AppState {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeysError),
     #[error("the database has pending migrations ({}); run `wijkhub migrate` or set database.migrate_on_start", pending.join(", "))]
     MigrationsPending { pending: Vec<String> },
     #[error("cannot listen on {address}: {source}")]
@@ -67,12 +79,15 @@ impl App {
             }
         }
 
+        let keys = Arc::new(config.keys.load()?);
         let development = config.profile == Profile::Development;
         let schema = api::build_schema(SchemaOptions {
             introspection: development,
         });
         let state = Arc::new(AppState {
             db: db.clone(),
+            keys,
+            deks: DekCache::new(DekCacheConfig::default()),
             schema,
             graphiql: development,
         });

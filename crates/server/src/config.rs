@@ -12,6 +12,8 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use store::DbConfig;
 
+use crate::keys::KeysConfig;
+
 /// The defaults, compiled in so the binary runs from any directory. The same file is in the
 /// repository, documented line by line.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -26,6 +28,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The database.
     pub database: DbConfig,
+    /// Where the encryption keys come from.
+    pub keys: KeysConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -82,7 +86,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_from(
             file,
-            Env::prefixed("WIJKHUB_").split("__"),
+            settings_from_env(),
             std::env::var("DATABASE_URL").ok(),
         )
     }
@@ -120,13 +124,22 @@ impl Config {
         Ok(config)
     }
 
-    /// Configuration for tests: development profile, a free port, the given database.
+    /// Configuration for tests: development profile, a free loopback port, the given database,
+    /// and a fresh key file of its own in a new temporary directory (left for the OS to clean).
     pub fn for_tests(database_url: String) -> Config {
         let mut config = Self::load_from(None, Env::raw().only(&[]), None)
             .unwrap_or_else(|error| panic!("built-in defaults are valid: {error}"));
+        config.profile = Profile::Development;
         config.http.port = 0;
         config.http.host = "127.0.0.1".into();
+        config.http.shutdown_grace_seconds = 5;
         config.database.url = database_url;
+        let dir = std::env::temp_dir().join(format!("wijkhub-test-keys-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+        config.keys.file = dir.join("keys");
+        crypto::generate_key_file(&config.keys.file)
+            .unwrap_or_else(|error| panic!("cannot create test keys: {error}"));
         config
     }
 
@@ -148,6 +161,15 @@ impl Config {
     pub fn data_dir(&self) -> PathBuf {
         PathBuf::from("data")
     }
+}
+
+/// `WIJKHUB_SECTION__KEY` variables (and `WIJKHUB_PROFILE`). Other `WIJKHUB_` variables are not
+/// settings: `WIJKHUB_KEYS` holds key material for `keys.source = "env"`, and
+/// `WIJKHUB_TEST_DATABASE_URL` points the test suite at PostgreSQL.
+fn settings_from_env() -> Env {
+    Env::prefixed("WIJKHUB_")
+        .filter(|key| key.as_str().contains("__") || key == "profile")
+        .split("__")
 }
 
 /// figment's error names the key and where its value came from; keep it to one line.
@@ -192,9 +214,24 @@ mod tests {
         };
         Config::load_from(
             path.as_deref(),
-            Env::prefixed("WIJKHUB_").split("__"),
+            settings_from_env(),
             std::env::var("DATABASE_URL").ok(),
         )
+    }
+
+    #[test]
+    fn other_wijkhub_variables_are_not_settings() {
+        Jail::expect_with(|jail| {
+            jail.set_env("WIJKHUB_KEYS", "kek 1 live AAAA");
+            jail.set_env(
+                "WIJKHUB_TEST_DATABASE_URL",
+                "postgres://postgres@127.0.0.1/x",
+            );
+            jail.set_env("WIJKHUB_KEYS__SOURCE", "env");
+            let config = load_in(jail, None).map_err(|e| e.to_string())?;
+            assert_eq!(config.keys.source, crate::keys::KeySource::Env);
+            Ok(())
+        });
     }
 
     #[test]

@@ -5,10 +5,12 @@
 
 mod app;
 pub mod config;
+pub mod keys;
 mod request_id;
 mod router;
 pub mod telemetry;
 
 pub use app::{App, StartError};
 pub use config::{Config, ConfigError, Profile};
+pub use keys::{KeysConfig, KeysError};
 pub use request_id::RequestId;

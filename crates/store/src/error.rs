@@ -24,6 +24,10 @@ pub enum StoreError {
     Migration(#[source] sea_orm::DbErr),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// Sealing or opening an encrypted column failed (wrong place, tampered, unknown key).
+    /// The message names no key material and no plaintext.
+    #[error("encrypted value: {0}")]
+    Crypto(#[from] crypto::CryptoError),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
 }

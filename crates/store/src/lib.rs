@@ -6,8 +6,10 @@
 //! made by `crypto`.
 
 mod db;
+mod demo_residents;
 pub mod entity;
 mod error;
+pub mod sealed;
 pub mod seed;
 mod value;
 

@@ -1,10 +1,13 @@
 //! The demo wijknetwerk "Noordwest": a wijkteam, two welfare organisations, four providers and
-//! the municipality, with staff in every role and a partner system per organisation.
+//! the municipality, with staff in every role, a partner system per organisation, and twenty
+//! residents with plans, care relations and consents (sealed under their own data keys; see
+//! `demo_residents`).
 //!
 //! Seeding runs in one transaction and is idempotent: a second run finds the network and
 //! changes nothing. Demo data only; never run against a production database.
 
 use chrono::{DateTime, Utc};
+use crypto::KeyRing;
 use domain::{MemberStatus, OrganisationKind, Role};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
@@ -12,6 +15,8 @@ use uuid::Uuid;
 
 use crate::entity::{clients, members, networks, organisation_networks, organisations};
 use crate::{Db, StoreError};
+
+pub use crate::demo_residents::{demo_resident_bsns, demo_resident_names, demo_resident_stories};
 
 /// Name of the demo network; its presence marks a seeded database.
 pub const DEMO_NETWORK: &str = "Noordwest";
@@ -120,6 +125,7 @@ pub enum SeedOutcome {
         organisations: usize,
         members: usize,
         clients: usize,
+        residents: usize,
     },
     AlreadySeeded,
 }
@@ -130,7 +136,7 @@ pub fn demo_client_id(organisation: &str) -> String {
 }
 
 /// Seeds the demo network unless it is there already.
-pub async fn demo(db: &Db, now: DateTime<Utc>) -> Result<SeedOutcome, StoreError> {
+pub async fn demo(db: &Db, keys: &KeyRing, now: DateTime<Utc>) -> Result<SeedOutcome, StoreError> {
     let tx = db.conn().begin().await?;
     let existing = networks::Entity::find()
         .filter(networks::Column::Name.eq(DEMO_NETWORK))
@@ -183,9 +189,12 @@ pub async fn demo(db: &Db, now: DateTime<Utc>) -> Result<SeedOutcome, StoreError
             .ok_or_else(|| StoreError::Corrupt(format!("demo organisation {name} missing")))
     };
 
+    let mut member_ids = Vec::with_capacity(DEMO_MEMBERS.len());
     for member in DEMO_MEMBERS {
+        let id = Uuid::now_v7();
+        member_ids.push((member.email, id));
         members::Entity::insert(members::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             organisation_id: Set(organisation_id(member.organisation)?),
             name: Set(member.name.to_owned()),
             email: Set(member.email.to_owned()),
@@ -227,10 +236,29 @@ pub async fn demo(db: &Db, now: DateTime<Utc>) -> Result<SeedOutcome, StoreError
         n_clients += 1;
     }
 
+    let member_id = |email: &str| {
+        member_ids
+            .iter()
+            .find(|(candidate, _)| *candidate == email)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| StoreError::Corrupt(format!("demo member {email} missing")))
+    };
+    let context = crate::demo_residents::Context {
+        network: network_id,
+        wijkteam: organisation_id("Wijkteam Noordwest")?,
+        coaches: [
+            member_id("coach@noordwest.demo")?,
+            member_id("coach2@noordwest.demo")?,
+        ],
+        organisation: &organisation_id,
+    };
+    let residents = crate::demo_residents::seed(&tx, keys, &context, now).await?;
+
     tx.commit().await?;
     Ok(SeedOutcome::Seeded {
         organisations: DEMO_ORGANISATIONS.len(),
         members: DEMO_MEMBERS.len(),
         clients: n_clients,
+        residents,
     })
 }
