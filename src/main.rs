@@ -3,6 +3,8 @@
 //! Errors end the process with one line on stderr and a non-zero exit; nothing secret is
 //! printed (configuration `Debug` output hides credentials).
 
+mod keys_cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +41,11 @@ enum Command {
         /// Only report where the schema stands; change nothing.
         #[arg(long)]
         status: bool,
+    },
+    /// Encryption keys: generate, status, rotate, retire.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cli::KeysCommand,
     },
     /// Fill the database with demo data.
     Seed {
@@ -124,6 +131,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { command } => keys_cli::run(command, &config).await,
         Command::Seed { demo: _ } => {
             let db = Db::connect(&config.database).await?;
             db.migrate().await?;

@@ -173,7 +173,7 @@ const RESIDENTS: &[DemoResident] = &[
         objects_to_health_for: Some("Zorggroep De Linde"),
     },
     DemoResident {
-        name: "Youssef Amrani",
+        name: "Youssef Bouzid",
         birth_date: (1999, 2, 28),
         area: "Havenkwartier",
         contact: "06-1000 0008",

@@ -9,6 +9,7 @@ mod db;
 mod demo_residents;
 pub mod entity;
 mod error;
+pub mod rekey;
 pub mod sealed;
 pub mod seed;
 mod value;
