@@ -1,4 +1,5 @@
-//! The residents of the demo network: twenty fictional inwoners, each with a support plan owned by
+//! The residents of the demo network: twenty-two fictional inwoners (two of them minors with
+//! legal representatives), each with a support plan owned by
 //! the wijkteam, the care relations of the organisations that work with them, and the consents
 //! they gave (some current, one withdrawn, one expired, one for a whole kind of organisation) and
 //! one objection — enough for every rule of the access policy to show in the demo.
@@ -18,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::StoreError;
-use crate::entity::{care_relations, consents, objections, plans, sections};
+use crate::entity::{care_relations, consents, objections, plans, representatives, sections};
 use crate::sealed::{self, NewResident, RevisionAuthor};
 
 /// Who may see what, as the resident agreed it.
@@ -51,6 +52,9 @@ struct DemoResident {
     consent: Consent,
     /// The resident objects to one organisation seeing their health section.
     objects_to_health_for: Option<&'static str>,
+    /// Legal representatives of a minor: (name, relation). Consent is given by them under 12,
+    /// by the resident and them together from 12 to 15, by the resident from 16 (DESIGN §4).
+    representatives: &'static [(&'static str, &'static str)],
 }
 
 const SUPPORT: &[Purpose] = &[Purpose::Support];
@@ -90,6 +94,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Welzijn Noordwest", "Thuiszorg Het Anker"],
         consent: Consent::To("Welzijn Noordwest", DAILY, SUPPORT_COORDINATION),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Mohamed Ouali",
@@ -105,6 +110,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Stichting Buurtkracht"],
         consent: Consent::To("Stichting Buurtkracht", DAILY_FINANCES, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Lisa van den Berg",
@@ -120,6 +126,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Jeugdhulp Horizon", "Welzijn Noordwest"],
         consent: Consent::To("Jeugdhulp Horizon", DAILY, SUPPORT_COORDINATION),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Gerrit Hoekstra",
@@ -135,6 +142,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["GGZ Kompas"],
         consent: Consent::To("GGZ Kompas", DAILY_HEALTH, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Priya Ramdin",
@@ -147,6 +155,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Zorggroep De Linde", "Welzijn Noordwest"],
         consent: Consent::ToKind(OrganisationKind::Welzijn, DAILY, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Tom Kuipers",
@@ -159,6 +168,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Jeugdhulp Horizon"],
         consent: Consent::Withdrawn("Jeugdhulp Horizon", DAILY),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Wilhelmina de Boer",
@@ -171,6 +181,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Thuiszorg Het Anker", "Zorggroep De Linde"],
         consent: Consent::To("Thuiszorg Het Anker", DAILY_HEALTH, SUPPORT_COORDINATION),
         objects_to_health_for: Some("Zorggroep De Linde"),
+        representatives: &[],
     },
     DemoResident {
         name: "Youssef Bouzid",
@@ -183,6 +194,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Stichting Buurtkracht"],
         consent: Consent::Expired("Stichting Buurtkracht", DAILY),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Anouk Smits",
@@ -198,6 +210,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["GGZ Kompas", "Welzijn Noordwest"],
         consent: Consent::To("GGZ Kompas", DAILY_HEALTH, SUPPORT_COORDINATION),
         objects_to_health_for: Some("Welzijn Noordwest"),
+        representatives: &[],
     },
     DemoResident {
         name: "Hendrik Postma",
@@ -213,6 +226,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Welzijn Noordwest"],
         consent: Consent::To("Welzijn Noordwest", DAILY_FINANCES, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Sevda Yilmaz",
@@ -225,6 +239,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Jeugdhulp Horizon"],
         consent: Consent::To("Jeugdhulp Horizon", DAILY, SUPPORT_COORDINATION),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Bram Willems",
@@ -240,6 +255,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["GGZ Kompas", "Stichting Buurtkracht"],
         consent: Consent::None,
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Cornelia Vos",
@@ -252,6 +268,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Zorggroep De Linde", "Welzijn Noordwest"],
         consent: Consent::ToKind(OrganisationKind::Zorgaanbieder, DAILY, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Dennis Koster",
@@ -267,6 +284,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Jeugdhulp Horizon"],
         consent: Consent::None,
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Ingrid Bos",
@@ -279,6 +297,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Stichting Buurtkracht"],
         consent: Consent::To("Stichting Buurtkracht", DAILY, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Ravi Baldew",
@@ -294,6 +313,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Zorggroep De Linde"],
         consent: Consent::To("Zorggroep De Linde", DAILY, SUPPORT_COORDINATION),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Marieke Dijkstra",
@@ -309,6 +329,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["GGZ Kompas"],
         consent: Consent::None,
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Ahmet Kaya",
@@ -321,6 +342,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Welzijn Noordwest", "Stichting Buurtkracht"],
         consent: Consent::To("Welzijn Noordwest", DAILY, SUPPORT_COORDINATION),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Femke Jacobs",
@@ -336,6 +358,7 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Jeugdhulp Horizon", "Stichting Buurtkracht"],
         consent: Consent::To("Stichting Buurtkracht", DAILY_FINANCES, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
     },
     DemoResident {
         name: "Willem van Dam",
@@ -348,6 +371,36 @@ const RESIDENTS: &[DemoResident] = &[
         involved: &["Thuiszorg Het Anker"],
         consent: Consent::To("Thuiszorg Het Anker", DAILY, SUPPORT),
         objects_to_health_for: None,
+        representatives: &[],
+    },
+    DemoResident {
+        name: "Noah de Wit",
+        birth_date: (2016, 5, 10),
+        area: "De Buitenwijk",
+        contact: "via moeder: 06-1000 0021",
+        story: "Noah is tien en heeft sinds de scheiding van zijn ouders woedeaanvallen op school; de leerkracht maakt zich zorgen.",
+        goal: "Noah gaat weer met plezier naar school.",
+        extra: &[(
+            Category::Network,
+            "Ouders wonen apart en overleggen via de coach; opa haalt Noah op woensdag.",
+        )],
+        involved: &["Jeugdhulp Horizon"],
+        consent: Consent::To("Jeugdhulp Horizon", DAILY, SUPPORT_COORDINATION),
+        objects_to_health_for: None,
+        representatives: &[("Sandra de Wit", "moeder"), ("Erik de Wit", "vader")],
+    },
+    DemoResident {
+        name: "Sara Yilmaz",
+        birth_date: (2012, 3, 3),
+        area: "Havenkwartier",
+        contact: "06-1000 0022",
+        story: "Sara is veertien en zorgt veel voor haar jongere broer; haar schoolresultaten gaan hard achteruit.",
+        goal: "Tijd voor school en vriendinnen, hulp in huis voor haar moeder.",
+        extra: &[],
+        involved: &["Jeugdhulp Horizon", "Welzijn Noordwest"],
+        consent: Consent::To("Welzijn Noordwest", DAILY, SUPPORT),
+        objects_to_health_for: None,
+        representatives: &[("Sevda Yilmaz", "moeder")],
     },
 ];
 
@@ -398,6 +451,35 @@ async fn seed_one(
     crate::entity::residents::Entity::insert(row)
         .exec_without_returning(tx)
         .await?;
+
+    let mut representative_ids = Vec::with_capacity(demo.representatives.len());
+    for (name, relation) in demo.representatives {
+        let id = Uuid::now_v7();
+        let name = sealed::seal_text(&dek, sealed::REPRESENTATIVE_NAME, id, resident_id, name)?;
+        representatives::Entity::insert(representatives::ActiveModel {
+            id: Set(id),
+            resident_id: Set(resident),
+            name_ciphertext: Set(name),
+            relation: Set((*relation).to_owned()),
+            created_at: Set(now),
+        })
+        .exec_without_returning(tx)
+        .await?;
+        representative_ids.push(id);
+    }
+    // Who gives consent, by age (DESIGN §4): under 12 the representatives, 12–15 both, 16+ the
+    // resident.
+    let age = now.date_naive().years_since(birth_date).unwrap_or(0);
+    let given_by = match (representative_ids.is_empty(), age) {
+        (false, 0..12) => "representatives",
+        (false, 12..16) => "resident-and-representatives",
+        _ => "resident",
+    };
+    let givers = if given_by == "resident" {
+        Vec::new()
+    } else {
+        representative_ids.clone()
+    };
 
     let plan = Uuid::now_v7();
     plans::Entity::insert(plans::ActiveModel {
@@ -505,8 +587,8 @@ async fn seed_one(
             resident_id: Set(resident),
             version: Set(1),
             supersedes_id: Set(None),
-            given_by: Set("resident".to_owned()),
-            given_by_representative_ids: Set(json!([])),
+            given_by: Set(given_by.to_owned()),
+            given_by_representative_ids: Set(json!(givers)),
             grantee_organisation_id: Set(grantee),
             grantee_kind: Set(kind.map(|kind| kind.as_str().to_owned())),
             grantee_network_id: Set(context.network),

@@ -1,5 +1,5 @@
 //! The demo wijknetwerk "Noordwest": a wijkteam, two welfare organisations, four providers and
-//! the municipality, with staff in every role, a partner system per organisation, and twenty
+//! the municipality, with staff in every role, a partner system per organisation, and twenty-two
 //! residents with plans, care relations and consents (sealed under their own data keys; see
 //! `demo_residents`).
 //!
