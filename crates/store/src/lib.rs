@@ -5,6 +5,7 @@
 //! never sees a plaintext personal datum of a resident: those arrive and leave as ciphertext
 //! made by `crypto`.
 
+pub mod accounts;
 mod db;
 mod demo_residents;
 pub mod entity;
