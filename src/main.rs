@@ -4,6 +4,7 @@
 //! printed (configuration `Debug` output hides credentials).
 
 mod keys_cli;
+mod residents_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys_cli::KeysCommand,
+    },
+    /// Residents' records: erase (crypto-shredding).
+    Residents {
+        #[command(subcommand)]
+        command: residents_cli::ResidentsCommand,
     },
     /// Fill the database with demo data.
     Seed {
@@ -132,6 +138,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys_cli::run(command, &config).await,
+        Command::Residents { command } => residents_cli::run(command, &config).await,
         Command::Seed { demo: _ } => {
             let db = Db::connect(&config.database).await?;
             db.migrate().await?;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_audit_log;
+mod m20261123_000004_erasure;
 mod m20261123_000003_auth;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_audit_log::Migration),
+            Box::new(m20261123_000004_erasure::Migration),
             Box::new(m20261123_000003_auth::Migration),
         ]
     }

@@ -19,5 +19,5 @@ pub use ids::{
 };
 pub use lists::{
     Action, CareRelationKind, Category, EvidenceKind, MemberStatus, ObjectionKind,
-    OrganisationKind, PlanStatus, Purpose, ResidentStatus, Role,
+    OrganisationKind, PlanKind, PlanStatus, Purpose, ResidentStatus, Role,
 };

@@ -176,6 +176,16 @@ closed_list!(
 );
 
 closed_list!(
+    /// The legal frame of a plan, which sets how long its file is kept (`[retention]`).
+    PlanKind, "plan kind" {
+        /// Support under the Wmo 2015 (the wijkteam's general task).
+        Wmo => "wmo",
+        /// Youth care under the Jeugdwet.
+        Jeugd => "jeugd",
+    }
+);
+
+closed_list!(
     /// Status of a member, client or organisation account.
     MemberStatus, "status" {
         Active => "active",

@@ -11,6 +11,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use store::DbConfig;
+use store::erase::RetentionConfig;
 
 use crate::keys::KeysConfig;
 
@@ -30,6 +31,8 @@ pub struct Config {
     pub database: DbConfig,
     /// Where the encryption keys come from.
     pub keys: KeysConfig,
+    /// How long plans' files are kept before a resident may be erased.
+    pub retention: RetentionConfig,
     /// Logging.
     pub log: LogConfig,
 }

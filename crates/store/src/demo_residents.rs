@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use crypto::KeyRing;
 use domain::{
     Bsn, CareRelationKind, Category, EvidenceKind, NetworkId, ObjectionKind, OrganisationKind,
-    PlanStatus, Purpose, ResidentId,
+    PlanKind, PlanStatus, Purpose, ResidentId,
 };
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
 use serde_json::json;
@@ -488,6 +488,10 @@ async fn seed_one(
         owning_organisation_id: Set(context.wijkteam),
         coordinating_member_id: Set(Some(coach)),
         status: Set(PlanStatus::Active.as_str().to_owned()),
+        // A minor's support is youth care (Jeugdwet); an adult's is Wmo support.
+        kind: Set(if age < 18 { PlanKind::Jeugd } else { PlanKind::Wmo }
+            .as_str()
+            .to_owned()),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

@@ -6,6 +6,7 @@ pub mod break_glass;
 pub mod care_relations;
 pub mod clients;
 pub mod consents;
+pub mod erasures;
 pub mod console_sessions;
 pub mod members;
 pub mod networks;

@@ -9,6 +9,7 @@ pub mod accounts;
 mod db;
 mod demo_residents;
 pub mod entity;
+pub mod erase;
 mod error;
 pub mod rekey;
 pub mod sealed;

@@ -11,6 +11,8 @@ pub struct Model {
     pub owning_organisation_id: Uuid,
     pub coordinating_member_id: Option<Uuid>,
     pub status: String,
+    /// `wmo` or `jeugd`: sets the retention period (added by `m20261123_000004_erasure`).
+    pub kind: String,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
