@@ -5,8 +5,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_audit_log;
-mod m20261123_000004_erasure;
 mod m20261123_000003_auth;
+mod m20261123_000004_erasure;
 
 pub struct Migrator;
 
@@ -16,8 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_audit_log::Migration),
-            Box::new(m20261123_000004_erasure::Migration),
             Box::new(m20261123_000003_auth::Migration),
+            Box::new(m20261123_000004_erasure::Migration),
         ]
     }
 }

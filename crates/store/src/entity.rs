@@ -1,5 +1,6 @@
 //! The sea-orm entities, one module per table of `migrations/src/m20261123_000001_core.rs`
-//! (and `auth_key_sets`, `console_sessions` of `m20261123_000003_auth.rs`).
+//! (and `auth_key_sets`, `console_sessions` of `m20261123_000003_auth.rs`, `erasures` of
+//! `m20261123_000004_erasure.rs`).
 
 pub mod auth_key_sets;
 pub mod break_glass;
