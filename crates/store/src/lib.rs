@@ -11,6 +11,7 @@ mod demo_residents;
 pub mod entity;
 pub mod erase;
 mod error;
+pub mod records;
 pub mod rekey;
 pub mod sealed;
 pub mod seed;
