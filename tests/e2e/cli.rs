@@ -14,6 +14,12 @@ fn check_refused(output: &Output, needles: &[&str]) {
     assert!(!output.status.success(), "must fail: {output:?}");
     let lines = output.stderr_lines();
     assert_eq!(lines.len(), 1, "one line on stderr: {:?}", output.stderr);
+    // Causes are joined with ": "; one that repeats another only makes the line longer.
+    let mut parts: Vec<&str> = lines[0].split(": ").collect();
+    let n_parts = parts.len();
+    parts.sort_unstable();
+    parts.dedup();
+    assert_eq!(parts.len(), n_parts, "a cause is repeated: {:?}", lines[0]);
     for needle in needles {
         assert!(
             lines[0].contains(needle),
