@@ -53,6 +53,12 @@ pub enum KeysCommand {
         #[arg(long)]
         blind_index: Option<u32>,
     },
+    /// Token signing keys: add a new current key (the old ones keep verifying), or retire one.
+    RotateSigning(crate::cli_auth::RotateSigningArgs),
+    /// Token signing keys: list them, the current one marked.
+    SigningStatus,
+    /// Create the auth key file (auth.key_file): the seal key and the audit checkpoint key.
+    InitAuth,
 }
 
 pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
@@ -65,6 +71,9 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
             batch,
         } => rotate(config, blind_index, add_only, batch).await,
         KeysCommand::Retire { kek, blind_index } => retire(config, kek, blind_index).await,
+        KeysCommand::RotateSigning(args) => crate::cli_auth::rotate_signing(args, config).await,
+        KeysCommand::SigningStatus => crate::cli_auth::signing_status(config).await,
+        KeysCommand::InitAuth => crate::cli_auth::init_auth(config),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Errors end the process with one line on stderr and a non-zero exit; nothing secret is
 //! printed (configuration `Debug` output hides credentials).
 
+mod cli_auth;
 mod keys_cli;
 mod residents_cli;
 
@@ -47,6 +48,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys_cli::KeysCommand,
+    },
+    /// Members of staff: add, disable, reset-password, unlock, list.
+    Members {
+        #[command(subcommand)]
+        command: cli_auth::MembersCommand,
+    },
+    /// Partner systems (OAuth2 clients): add, rotate-secret, set-key, disable, list.
+    Clients {
+        #[command(subcommand)]
+        command: cli_auth::ClientsCommand,
     },
     /// Residents' records: erase (crypto-shredding).
     Residents {
@@ -101,6 +112,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 db.migrate().await?;
                 let keys = config.keys.load_or_create_for_demo()?;
                 report_seed(seed::demo(&db, &keys, chrono_now()).await?);
+                cli_auth::demo_credentials(&config, &db).await?;
             }
             let app = App::build_with_db(config.clone(), db).await?;
             print_welcome(&app, &config, demo);
@@ -137,12 +149,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys_cli::run(command, &config).await,
+        Command::Members { command } => cli_auth::members(command, &config).await,
+        Command::Clients { command } => cli_auth::clients(command, &config).await,
         Command::Residents { command } => residents_cli::run(command, &config).await,
         Command::Seed { demo: _ } => {
             let db = Db::connect(&config.database).await?;
             db.migrate().await?;
             let keys = config.keys.load_or_create_for_demo()?;
             report_seed(seed::demo(&db, &keys, chrono_now()).await?);
+            cli_auth::demo_credentials(&config, &db).await?;
             Ok(())
         }
     }
@@ -201,6 +216,13 @@ fn print_welcome(app: &App, config: &Config, demo: bool) {
         );
         println!(
             "  try:          curl -s http://{address}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ apiVersion }}\"}}'"
+        );
+        println!(
+            "  credentials:  {} (demo members' passwords and TOTP, partner systems' secrets)",
+            config.data_dir().join("demo-credentials.json").display()
+        );
+        println!(
+            "  token:        curl -s -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials http://{address}/oauth/token"
         );
     }
     println!("stop with ctrl-c");

@@ -5,6 +5,9 @@ use thiserror::Error;
 /// client texts; causes go to the log only.
 #[derive(Debug, Error)]
 pub enum ApiError {
+    /// No credential came with the request, and the field needs one.
+    #[error("authentication required")]
+    Unauthenticated,
     #[error("internal error")]
     Internal(#[source] store::StoreError),
 }
@@ -13,6 +16,7 @@ impl ApiError {
     /// The stable `extensions.code`: part of the contract with partner systems.
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -21,6 +25,7 @@ impl ApiError {
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         match self {
+            ApiError::Unauthenticated => {}
             ApiError::Internal(source) => tracing::error!(error = %source, "store failure"),
         }
         let code = self.code();

@@ -2,8 +2,10 @@
 //! store; it never decides access itself (that is `policy`) and never lets an internal error
 //! text reach a client: every error leaves through [`ApiError`] with a stable code.
 
+mod caller;
 mod error;
 mod schema;
 
+pub use caller::{Caller, CallerId, Credential, caller};
 pub use error::ApiError;
 pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema};

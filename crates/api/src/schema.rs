@@ -1,6 +1,8 @@
 //! Schema assembly.
 
-use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+
+use crate::caller::Viewer;
 
 /// The version of the GraphQL contract, bumped on a breaking change only.
 pub const API_VERSION: &str = "1";
@@ -29,6 +31,11 @@ impl Query {
     /// The version of this GraphQL contract.
     async fn api_version(&self) -> &'static str {
         API_VERSION
+    }
+
+    /// Who is calling: member or partner system, organisation, roles, scopes. Needs a credential.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        crate::caller::viewer(ctx).map_err(|error| error.extend())
     }
 }
 
@@ -66,5 +73,55 @@ mod tests {
         .await;
         assert!(open.errors.is_empty(), "{:?}", open.errors);
         assert!(open.data.to_string().contains("Query"), "{}", open.data);
+    }
+
+    #[tokio::test]
+    async fn viewer_needs_a_caller_and_shows_only_who_it_is() {
+        use crate::{Caller, CallerId, Credential};
+        let schema = build_schema(SchemaOptions {
+            introspection: false,
+        });
+        let query = "{ viewer { kind id clientId organisation { id } roles scopes purposes authenticationMethods credential } }";
+        let anonymous = schema.execute(query).await;
+        assert_eq!(anonymous.errors.len(), 1);
+        assert_eq!(
+            anonymous.errors[0]
+                .extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .map(ToString::to_string),
+            Some("\"UNAUTHENTICATED\"".to_owned())
+        );
+
+        let client = domain::ClientId::new();
+        let organisation = domain::OrganisationId::new();
+        let caller = Caller {
+            id: CallerId::Client(client),
+            client_id: "welzijn-noordwest".into(),
+            organisation,
+            roles: vec![domain::Role::WelfareWorker],
+            scopes: vec!["plans:read".into()],
+            purposes: vec![domain::Purpose::Support],
+            amr: Vec::new(),
+            credential: Credential::AccessToken,
+            expires_at: chrono::Utc::now(),
+        };
+        let response = schema
+            .execute(async_graphql::Request::new(query).data(caller))
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.to_string();
+        for expected in [
+            "kind: CLIENT",
+            &client.to_string(),
+            "welzijn-noordwest",
+            &organisation.to_string(),
+            "welfare-worker",
+            "plans:read",
+            "support",
+            "ACCESS_TOKEN",
+        ] {
+            assert!(data.contains(expected), "{expected} missing from {data}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use crypto::{DekCache, DekCacheConfig, KeyRing};
 use store::{Db, SchemaStatus, StoreError};
 use tokio::net::TcpListener;
 
+use crate::auth::{AuthKeyError, AuthKeys, AuthSetupError, AuthState};
 use crate::config::{Config, Profile};
 use crate::keys::KeysError;
 use crate::router;
@@ -28,6 +29,10 @@ pub(crate) struct AppState {
     pub(crate) deks: DekCache,
     pub(crate) schema: ApiSchema,
     pub(crate) graphiql: bool,
+    /// Tokens, passwords, throttling, sessions, account status.
+    pub(crate) auth: Arc<AuthState>,
+    /// The audit log: every grant and refusal is committed here before the answer leaves.
+    pub(crate) audit: audit::AuditLog,
 }
 
 /// The hub could not start. Each variant is one clear line for the operator.
@@ -37,6 +42,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeysError),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    #[error("the audit log cannot start: {0}")]
+    Audit(#[from] audit::AuditError),
     #[error("the database has pending migrations ({}); run `wijkhub migrate` or set database.migrate_on_start", pending.join(", "))]
     MigrationsPending { pending: Vec<String> },
     #[error("cannot listen on {address}: {source}")]
@@ -54,6 +63,8 @@ pub struct App {
     local_addr: SocketAddr,
     grace: Duration,
     db: Db,
+    audit_writer: audit::AuditWriter,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -81,6 +92,28 @@ impl App {
 
         let keys = Arc::new(config.keys.load()?);
         let development = config.profile == Profile::Development;
+        if !development && !config.auth.tls() {
+            if !config.auth.loopback() {
+                return Err(AuthSetupError::Config(
+                    "auth.tokens.issuer must be the hub's https:// URL in production".into(),
+                )
+                .into());
+            }
+            tracing::warn!(
+                "auth.tokens.issuer is plain http on loopback: session cookies are not Secure"
+            );
+        }
+        let auth_keys = AuthKeys::load(&config.auth.key_file).map_err(AuthSetupError::from)?;
+        let audit_key = auth_keys
+            .audit_signing_key(&config.audit.origin_prefix)
+            .map_err(|_| {
+                AuthSetupError::from(AuthKeyError::Invalid {
+                    path: config.auth.key_file.display().to_string(),
+                })
+            })?;
+        let auth = Arc::new(AuthState::build(config.auth.clone(), auth_keys, &db).await?);
+        let audit_writer = audit::start(db.conn().clone(), config.audit.clone(), audit_key).await?;
+        let maintenance = tokio::spawn(crate::auth::maintain(auth.clone(), db.clone()));
         let schema = api::build_schema(SchemaOptions {
             introspection: development,
         });
@@ -90,6 +123,8 @@ impl App {
             deks: DekCache::new(DekCacheConfig::default()),
             schema,
             graphiql: development,
+            auth,
+            audit: audit_writer.log(),
         });
         let router = router::router(state);
 
@@ -109,6 +144,8 @@ impl App {
             local_addr,
             grace: Duration::from_secs(config.http.shutdown_grace_seconds),
             db,
+            audit_writer,
+            maintenance,
         })
     }
 
@@ -117,7 +154,7 @@ impl App {
     }
 
     /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish (up to the grace
-    /// period) and closes the database.
+    /// period), seals the audit log with a final checkpoint and closes the database.
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
@@ -150,6 +187,14 @@ impl App {
                 Ok(())
             }
         };
+        self.maintenance.abort();
+        // After the server: every request that was answered has its entry committed; the final
+        // checkpoint seals them.
+        match self.audit_writer.shutdown().await {
+            Ok(Some(_)) => tracing::info!("audit log sealed with a final checkpoint"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(error = %error, "audit writer did not shut down cleanly"),
+        }
         if let Err(error) = self.db.conn().clone().close().await {
             tracing::warn!(error = %error, "closing the database failed");
         }

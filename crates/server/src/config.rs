@@ -13,6 +13,7 @@ use serde::Deserialize;
 use store::DbConfig;
 use store::erase::RetentionConfig;
 
+use crate::auth::AuthSettings;
 use crate::keys::KeysConfig;
 
 /// The defaults, compiled in so the binary runs from any directory. The same file is in the
@@ -33,6 +34,11 @@ pub struct Config {
     pub keys: KeysConfig,
     /// How long plans' files are kept before a resident may be erased.
     pub retention: RetentionConfig,
+    /// Authentication: the auth key file, tokens, passwords, throttling, sessions.
+    pub auth: AuthSettings,
+    /// The audit log's group-commit writer.
+    #[serde(default)]
+    pub audit: audit::WriterConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -128,7 +134,8 @@ impl Config {
     }
 
     /// Configuration for tests: development profile, a free loopback port, the given database,
-    /// and a fresh key file of its own in a new temporary directory (left for the OS to clean).
+    /// and a fresh key file and auth key file of its own in a new temporary directory (left for
+    /// the OS to clean).
     pub fn for_tests(database_url: String) -> Config {
         let mut config = Self::load_from(None, Env::raw().only(&[]), None)
             .unwrap_or_else(|error| panic!("built-in defaults are valid: {error}"));
@@ -143,6 +150,9 @@ impl Config {
         config.keys.file = dir.join("keys");
         crypto::generate_key_file(&config.keys.file)
             .unwrap_or_else(|error| panic!("cannot create test keys: {error}"));
+        config.auth.key_file = dir.join("auth-keys");
+        crate::auth::AuthKeys::create(&config.auth.key_file)
+            .unwrap_or_else(|error| panic!("cannot create test auth keys: {error}"));
         config
     }
 
@@ -152,6 +162,10 @@ impl Config {
                 "database.max_connections must be at least 1".into(),
             ));
         }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.audit
+            .validate()
+            .map_err(|error| ConfigError::Invalid(error.to_string()))?;
         if self.database.timeout_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "database.timeout_seconds must be at least 1".into(),

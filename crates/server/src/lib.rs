@@ -4,6 +4,7 @@
 //! Every route is listed in `router.rs`.
 
 mod app;
+pub mod auth;
 pub mod config;
 pub mod keys;
 mod request_id;

@@ -4,19 +4,43 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router, middleware};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router, middleware};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::auth::{bearer, login, oauth};
 use crate::request_id;
 
+/// Largest body the token endpoint and the login routes read.
+const AUTH_BODY_LIMIT: usize = 16 * 1024;
+
 pub fn router(state: Arc<AppState>) -> Router {
-    // Partner systems and console members: the GraphQL API.
-    let partners = Router::new().route("/graphql", get(graphql).post(graphql));
+    // Partner systems and console members: the GraphQL API, behind authentication (a bearer
+    // token or a console session; none is anonymous, which only `apiVersion` answers).
+    let partners = Router::new()
+        .route("/graphql", get(graphql).post(graphql))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            bearer::authenticate,
+        ));
+
+    // Partner systems: OAuth2 client credentials and the keys that verify the tokens.
+    let oauth = Router::new()
+        .route("/oauth/token", post(oauth::token))
+        .route("/.well-known/jwks.json", get(oauth::jwks))
+        .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
+
+    // Console members: login with a session cookie, second-factor enrolment.
+    let console = Router::new()
+        .route("/auth/login", post(login::login))
+        .route("/auth/logout", post(login::logout))
+        .route("/auth/totp/enrol", post(login::totp_enrol))
+        .route("/auth/totp/confirm", post(login::totp_confirm))
+        .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
 
     // Developers, in the development profile only.
     let development = if state.graphiql {
@@ -32,6 +56,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
     Router::new()
         .merge(partners)
+        .merge(oauth)
+        .merge(console)
         .merge(development)
         .merge(ops)
         .with_state(state)
@@ -39,8 +65,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn(request_id::middleware))
 }
 
-async fn graphql(State(state): State<Arc<AppState>>, request: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(request.into_inner()).await.into()
+async fn graphql(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<api::Caller>>,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let mut request = request.into_inner();
+    if let Some(Extension(caller)) = caller {
+        request = request.data(caller);
+    }
+    state.schema.execute(request).await.into()
 }
 
 async fn graphiql() -> Html<String> {

@@ -70,10 +70,7 @@ pub fn recovery_code_hashes(member: &Member) -> Result<Vec<String>, StoreError> 
 
 // ---------------------------------------------------------------- organisations
 
-pub async fn organisation(
-    db: &Db,
-    id: Uuid,
-) -> Result<Option<organisations::Model>, StoreError> {
+pub async fn organisation(db: &Db, id: Uuid) -> Result<Option<organisations::Model>, StoreError> {
     Ok(organisations::Entity::find_by_id(id).one(db.conn()).await?)
 }
 
@@ -165,9 +162,7 @@ async fn update_member(
     id: Uuid,
     now: DateTime<Utc>,
     extra: Condition,
-    set: impl FnOnce(
-        sea_orm::UpdateMany<members::Entity>,
-    ) -> sea_orm::UpdateMany<members::Entity>,
+    set: impl FnOnce(sea_orm::UpdateMany<members::Entity>) -> sea_orm::UpdateMany<members::Entity>,
 ) -> Result<bool, StoreError> {
     let update = members::Entity::update_many()
         .col_expr(members::Column::UpdatedAt, Expr::value(now))
@@ -316,8 +311,7 @@ pub async fn use_recovery_code(
     remaining: Vec<String>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let unchanged =
-        Condition::all().add(members::Column::RecoveryCodeHashes.eq(json!(expected)));
+    let unchanged = Condition::all().add(members::Column::RecoveryCodeHashes.eq(json!(expected)));
     update_member(db, id, now, unchanged, |update| {
         update.col_expr(
             members::Column::RecoveryCodeHashes,
@@ -410,9 +404,7 @@ async fn update_client(
     db: &Db,
     id: Uuid,
     now: DateTime<Utc>,
-    set: impl FnOnce(
-        sea_orm::UpdateMany<clients::Entity>,
-    ) -> sea_orm::UpdateMany<clients::Entity>,
+    set: impl FnOnce(sea_orm::UpdateMany<clients::Entity>) -> sea_orm::UpdateMany<clients::Entity>,
 ) -> Result<bool, StoreError> {
     let update = clients::Entity::update_many()
         .col_expr(clients::Column::UpdatedAt, Expr::value(now))
