@@ -34,6 +34,9 @@ use crate::app::AppState;
 /// Longest `Authorization` header looked at: `Bearer ` and the largest token accepted.
 const MAX_AUTHORIZATION: usize = auth::MAX_TOKEN_BYTES + "Bearer ".len();
 
+/// The reason recorded when the account status could not be read (answered `503`).
+const STATUS_UNAVAILABLE: &str = "status-unavailable";
+
 /// Why a presented credential was refused: the stable code in the answer and the audit entry.
 struct Refused {
     reason: &'static str,
@@ -77,6 +80,9 @@ pub(crate) async fn authenticate(
         }
         Ok(None) => next.run(request).await,
         Err(refusal) => match audit_refusal(&state, meta, &refusal).await {
+            // The database could not say whether the account is active: not the token's
+            // fault, so not `invalid_token` (a client would throw a good token away).
+            Ok(()) if refusal.reason == STATUS_UNAVAILABLE => unavailable_response(),
             Ok(()) => invalid_token(refusal.reason),
             Err(unavailable) => unavailable.into_response(),
         },
@@ -154,7 +160,7 @@ async fn caller_from_token(state: &AppState, token: &str) -> Result<Option<Calle
         }),
         Err(error) => {
             tracing::error!(error = %error, "account status check failed");
-            Err(refused("status-unavailable"))
+            Err(refused(STATUS_UNAVAILABLE))
         }
     }
 }
@@ -194,12 +200,12 @@ async fn external_caller(
     let member = member
         .map_err(|error| {
             tracing::error!(error = %error, "member lookup failed");
-            refused("status-unavailable")
+            refused(STATUS_UNAVAILABLE)
         })?
         .ok_or_else(|| refused("member-unknown"))?;
     let roles: Vec<Role> = accounts::member_roles(&member).map_err(|error| {
         tracing::error!(error = %error, "member roles unreadable");
-        refused("status-unavailable")
+        refused(STATUS_UNAVAILABLE)
     })?;
     Ok(Caller {
         id: CallerId::Member(MemberId::from_uuid(member.id)),

@@ -536,11 +536,7 @@ async fn login_attempt(
     // The right password for an account that may not log in: the same answer as a wrong one.
     let member_id = MemberId::from_uuid(member.id);
     let organisation = OrganisationId::from_uuid(member.organisation_id);
-    match auth
-        .status
-        .standing(&state.db, Subject::Member(member_id), organisation)
-        .await
-    {
+    match super::status::read_standing(&state.db, Subject::Member(member_id), organisation).await {
         Ok(Standing::Active) => {}
         Ok(Standing::Refused(reason)) => {
             return match attempt

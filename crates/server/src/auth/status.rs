@@ -66,7 +66,9 @@ impl StatusCache {
     }
 }
 
-async fn read_standing(
+/// The standing read from the database now, without the cache (login, where a stale answer
+/// would let a just-disabled member in and a read per login costs nothing).
+pub(crate) async fn read_standing(
     db: &Db,
     subject: Subject,
     organisation: OrganisationId,
