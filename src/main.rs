@@ -4,6 +4,7 @@
 //! printed (configuration `Debug` output hides credentials).
 
 mod cli_auth;
+mod audit_cli;
 mod keys_cli;
 mod residents_cli;
 
@@ -58,6 +59,11 @@ enum Command {
     Clients {
         #[command(subcommand)]
         command: cli_auth::ClientsCommand,
+    },
+    /// The audit log: verify, prove, check a proof, print the public key.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
     },
     /// Residents' records: erase (crypto-shredding).
     Residents {
@@ -152,6 +158,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Members { command } => cli_auth::members(command, &config).await,
         Command::Clients { command } => cli_auth::clients(command, &config).await,
         Command::Residents { command } => residents_cli::run(command, &config).await,
+        Command::Audit { command } => audit_cli::run(command, &config).await,
         Command::Seed { demo: _ } => {
             let db = Db::connect(&config.database).await?;
             db.migrate().await?;

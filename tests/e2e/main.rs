@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
+mod audit;
 mod cli;
 mod graphql;
 mod probes;
