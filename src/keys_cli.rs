@@ -16,6 +16,9 @@ use server::keys::KeySource;
 use store::Db;
 use store::rekey::{self, KeyUsage};
 
+use crate::operator_audit::OperatorAudit;
+use audit::{AuditAction, Outcome};
+
 /// Rows per transaction: small enough that a batch commits in milliseconds, large enough that
 /// the per-transaction fsync does not dominate.
 const DEFAULT_BATCH: u64 = 500;
@@ -170,6 +173,9 @@ async fn rotate(
     }
     let path = &config.keys.file;
     let db = Db::connect(&config.database).await?;
+    // Key operations are audited: the log must be writable before a key changes.
+    let log = OperatorAudit::start(config, &db).await?;
+    let kind = if blind_index { "blind-index" } else { "kek" };
     let keys = config.keys.load()?;
     let usage = rekey::key_usage(&db).await?;
     let behind = if blind_index {
@@ -194,7 +200,15 @@ async fn rotate(
             "KEK"
         };
         println!("added {what} version {version} to {}", path.display());
+        log.record(
+            AuditAction::KeyOperation,
+            Outcome::Permit,
+            None,
+            &format!("{kind}-version-added:v{version}"),
+        )
+        .await?;
         if add_only {
+            log.close().await?;
             println!(
                 "restart every running instance so it loads version {version}, then run this command again without --add-only"
             );
@@ -250,6 +264,19 @@ async fn rotate(
             "{left} resident(s) are still under an older version (changed while rotating?); run the command again"
         );
     }
+    let current = if blind_index {
+        keys.current_blind_index_version()
+    } else {
+        keys.current_kek_version()
+    };
+    log.record(
+        AuditAction::KeyOperation,
+        Outcome::Permit,
+        None,
+        &format!("{kind}-rotated:v{current}"),
+    )
+    .await?;
+    log.close().await?;
     println!(
         "done: {done} of {total} resident(s) moved; every resident is under the current version"
     );
@@ -288,9 +315,10 @@ async fn retire(config: &Config, kek: Option<u32>, blind_index: Option<u32>) -> 
         );
     }
     let db = Db::connect(&config.database).await?;
+    let log = OperatorAudit::start(config, &db).await?;
     let usage = rekey::key_usage(&db).await?;
     let path = &config.keys.file;
-    match (kek, blind_index) {
+    let reason = match (kek, blind_index) {
         (Some(version), _) => {
             let rows = usage.kek_rows(version);
             if rows > 0 {
@@ -303,6 +331,7 @@ async fn retire(config: &Config, kek: Option<u32>, blind_index: Option<u32>) -> 
                 "KEK version {version} destroyed; its number stays in {} as retired",
                 path.display()
             );
+            format!("kek-retired:v{version}")
         }
         (None, Some(version)) => {
             let rows = usage.blind_index_rows(version);
@@ -316,8 +345,12 @@ async fn retire(config: &Config, kek: Option<u32>, blind_index: Option<u32>) -> 
                 "blind-index key version {version} destroyed; its number stays in {} as retired",
                 path.display()
             );
+            format!("blind-index-retired:v{version}")
         }
         (None, None) => bail!("say which version to retire: --kek N or --blind-index N"),
-    }
+    };
+    log.record(AuditAction::KeyOperation, Outcome::Permit, None, &reason)
+        .await?;
+    log.close().await?;
     Ok(())
 }

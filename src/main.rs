@@ -6,6 +6,7 @@
 mod cli_auth;
 mod audit_cli;
 mod keys_cli;
+mod operator_audit;
 mod residents_cli;
 
 use std::path::PathBuf;

@@ -1,10 +1,14 @@
 //! `wijkhub residents …`: operator commands on residents' records. Today: erasure.
 
 use anyhow::Context;
+use audit::{AuditAction, Outcome};
 use clap::Subcommand;
+use domain::ResidentId;
 use server::Config;
 use store::Db;
-use store::erase::{self, Eraser};
+use store::erase::{self, EraseError, Eraser};
+
+use crate::operator_audit::OperatorAudit;
 use uuid::Uuid;
 
 #[derive(Subcommand)]
@@ -29,19 +33,37 @@ pub async fn run(command: ResidentsCommand, config: &Config) -> anyhow::Result<(
                 "--ground must say which request or decision this follows (1 to 500 characters)"
             );
             let db = Db::connect(&config.database).await?;
+            // The log must be writable before anything is erased: an erasure is an audited event.
+            let log = OperatorAudit::start(config, &db).await?;
             let eraser = Eraser {
                 by: format!("cli:{}", operator()),
                 ground: ground.to_owned(),
             };
-            let erased = erase::erase_resident(
+            let result = erase::erase_resident(
                 &db,
                 resident,
                 &config.retention,
                 &eraser,
                 chrono::Utc::now(),
             )
-            .await
-            .with_context(|| format!("resident {resident} not erased"))?;
+            .await;
+            let subject = Some(ResidentId::from_uuid(resident));
+            let (outcome, reason) = match &result {
+                Ok(_) => (Outcome::Permit, "erased"),
+                Err(EraseError::NotFound(_)) => (Outcome::Deny, "not-found"),
+                Err(EraseError::AlreadyErased { .. }) => (Outcome::Deny, "already-erased"),
+                Err(EraseError::PlanOpen { .. }) => (Outcome::Deny, "plan-open"),
+                Err(EraseError::RetentionRunning { .. }) => (Outcome::Deny, "retention-running"),
+                Err(EraseError::Store(_)) => (Outcome::Error, "store-error"),
+            };
+            let recorded = log
+                .record(AuditAction::Erasure, outcome, subject, reason)
+                .await;
+            log.close().await?;
+            let erased = result.with_context(|| format!("resident {resident} not erased"))?;
+            recorded.context(
+                "the resident WAS erased (see the tombstone), but its audit entry could not be written",
+            )?;
             println!(
                 "resident {} erased at {}: their data key is destroyed; the tombstone and the audit trail remain",
                 erased.resident,
