@@ -97,3 +97,81 @@ async fn the_log_verifies_proves_and_catches_an_edited_entry() {
         broken.stderr
     );
 }
+
+#[tokio::test]
+async fn key_operations_and_erasure_requests_are_audited() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db);
+    let seeded = cli.run(&["seed", "--demo"]);
+    assert!(seeded.status.success(), "{}", seeded.stderr);
+
+    let rotated = cli.run(&["keys", "rotate"]);
+    assert!(rotated.status.success(), "{}", rotated.stderr);
+    assert!(
+        rotated
+            .stdout
+            .contains("every resident is under the current version")
+    );
+
+    let conn = Database::connect(db.url()).await.unwrap();
+    let backend = conn.get_database_backend();
+    let resident: uuid::Uuid = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT id FROM residents ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let refused = cli.run(&[
+        "residents",
+        "erase",
+        &resident.to_string(),
+        "--ground",
+        "AVG-verzoek 7",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("still active"),
+        "{}",
+        refused.stderr
+    );
+
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT action, outcome, reason FROM audit_entries \
+             WHERE action IN ('key.operation', 'resident.erased') ORDER BY occurred_at_us",
+        ))
+        .await
+        .unwrap();
+    let entries: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "action").unwrap(),
+                row.try_get("", "outcome").unwrap(),
+                row.try_get("", "reason").unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("key.operation", "permit", "kek-version-added:v2"),
+        ("key.operation", "permit", "kek-rotated:v2"),
+        ("resident.erased", "deny", "plan-open"),
+    ];
+    assert_eq!(
+        entries,
+        expected
+            .iter()
+            .map(|(a, o, r)| (a.to_string(), o.to_string(), r.to_string()))
+            .collect::<Vec<_>>()
+    );
+    conn.close().await.unwrap();
+
+    let verified = cli.run(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", verified.stdout);
+}
