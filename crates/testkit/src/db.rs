@@ -3,6 +3,7 @@
 //! is set.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -177,8 +178,22 @@ fn admin_options(admin_url: &str) -> ConnectOptions {
     options
 }
 
+/// Set once the server was found unreachable, so the remaining tests fail at once rather than
+/// each waiting out the timeout.
+static UNREACHABLE: OnceLock<String> = OnceLock::new();
+
 async fn admin_connect(admin_url: &str) -> DatabaseConnection {
-    let shown = redact(admin_url);
+    if let Some(why) = UNREACHABLE.get() {
+        panic!("{why}");
+    }
+    let why = |cause: String| -> String {
+        let shown = redact(admin_url);
+        let why = format!(
+            "{TEST_DATABASE_URL} is set ({shown}) but PostgreSQL {cause}. \
+             Start the server, or unset {TEST_DATABASE_URL} to test against SQLite."
+        );
+        UNREACHABLE.get_or_init(|| why).clone()
+    };
     let connect = async {
         let admin = Database::connect(admin_options(admin_url)).await?;
         admin.execute_unprepared("SELECT 1").await?;
@@ -186,14 +201,13 @@ async fn admin_connect(admin_url: &str) -> DatabaseConnection {
     };
     match tokio::time::timeout(ADMIN_TIMEOUT + Duration::from_secs(5), connect).await {
         Ok(Ok(admin)) => admin,
-        Ok(Err(error)) => panic!(
-            "{TEST_DATABASE_URL} is set ({shown}) but PostgreSQL cannot be reached: {error}. \
-             Start the server, or unset {TEST_DATABASE_URL} to test against SQLite."
-        ),
+        Ok(Err(error)) => panic!("{}", why(format!("cannot be reached: {error}"))),
         Err(_) => panic!(
-            "{TEST_DATABASE_URL} is set ({shown}) but PostgreSQL did not answer within {}s. \
-             Start the server, or unset {TEST_DATABASE_URL} to test against SQLite.",
-            ADMIN_TIMEOUT.as_secs() + 5
+            "{}",
+            why(format!(
+                "did not answer within {}s",
+                ADMIN_TIMEOUT.as_secs() + 5
+            ))
         ),
     }
 }
