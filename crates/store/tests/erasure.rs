@@ -2,6 +2,8 @@
 //! period runs (nothing written), then the resident's fields are unreadable while every other
 //! resident, the rows and the tombstone stay; rotation afterwards leaves the erased key alone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
+
 use chrono::{Duration, Utc};
 use crypto::KeyRing;
 use domain::{PlanKind, PlanStatus, ResidentId, ResidentStatus};

@@ -2,6 +2,8 @@
 //! no plaintext in the raw database file, ciphertexts that do not survive being moved, and key
 //! rotation that is resumable part-way and leaves every field readable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
+
 use chrono::Utc;
 use crypto::KeyRing;
 use domain::ResidentId;
