@@ -9,6 +9,7 @@
 mod audit;
 mod cli;
 mod graphql;
+mod plans;
 mod probes;
 mod request_id;
 mod serve;

@@ -8,8 +8,40 @@ pub enum ApiError {
     /// No credential came with the request, and the field needs one.
     #[error("authentication required")]
     Unauthenticated,
+    /// The request touches resident data without a valid `Wijkhub-Purpose` header.
+    #[error(
+        "declare the purpose of this request in the Wijkhub-Purpose header (support, coordination, triage or safety)"
+    )]
+    PurposeRequired,
+    /// No such object, or one the caller may not know about: the two answer alike.
+    #[error("not found")]
+    NotFound,
+    /// The caller may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// The audit entry could not be committed, so no resident data leaves.
+    #[error("the audit log is unavailable; try again later")]
+    AuditUnavailable,
     #[error("internal error")]
     Internal(#[source] store::StoreError),
+    /// A decryption failed: corrupted or misplaced ciphertext, or a key the hub does not hold.
+    #[error("internal error")]
+    Crypto(#[source] crypto::CryptoError),
+    /// The server did not provide what the schema needs (a wiring fault).
+    #[error("internal error")]
+    Unavailable,
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(error: store::StoreError) -> Self {
+        ApiError::Internal(error)
+    }
+}
+
+impl From<crypto::CryptoError> for ApiError {
+    fn from(error: crypto::CryptoError) -> Self {
+        ApiError::Crypto(error)
+    }
 }
 
 impl ApiError {
@@ -17,7 +49,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "UNAUTHENTICATED",
-            ApiError::Internal(_) => "INTERNAL",
+            ApiError::PurposeRequired => "PURPOSE_REQUIRED",
+            ApiError::NotFound => "NOT_FOUND",
+            ApiError::Forbidden => "FORBIDDEN",
+            ApiError::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ApiError::Internal(_) | ApiError::Crypto(_) | ApiError::Unavailable => "INTERNAL",
         }
     }
 }
@@ -25,8 +61,14 @@ impl ApiError {
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         match self {
-            ApiError::Unauthenticated => {}
+            ApiError::Unauthenticated
+            | ApiError::PurposeRequired
+            | ApiError::NotFound
+            | ApiError::Forbidden
+            | ApiError::AuditUnavailable => {}
             ApiError::Internal(source) => tracing::error!(error = %source, "store failure"),
+            ApiError::Crypto(source) => tracing::error!(error = %source, "decryption failure"),
+            ApiError::Unavailable => tracing::error!("schema services missing from the request"),
         }
         let code = self.code();
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))

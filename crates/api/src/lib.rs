@@ -3,9 +3,12 @@
 //! text reach a client: every error leaves through [`ApiError`] with a stable code.
 
 mod caller;
+mod context;
 mod error;
+mod plans;
 mod schema;
 
 pub use caller::{Caller, CallerId, Credential, caller};
+pub use context::{DeclaredPurpose, PURPOSE_HEADER, RequestInfo, Services};
 pub use error::ApiError;
 pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema};

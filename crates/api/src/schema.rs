@@ -33,6 +33,18 @@ impl Query {
         API_VERSION
     }
 
+    /// A support plan: every section with the policy's answer for this caller and the declared
+    /// purpose (`Wijkhub-Purpose`), content only where granted. Audited.
+    async fn plan(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+    ) -> async_graphql::Result<crate::plans::PlanView> {
+        crate::plans::plan(ctx, &id)
+            .await
+            .map_err(|error| error.extend())
+    }
+
     /// Who is calling: member or partner system, organisation, roles, scopes. Needs a credential.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         crate::caller::viewer(ctx).map_err(|error| error.extend())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{ApiSchema, SchemaOptions};
-use crypto::{DekCache, DekCacheConfig, KeyRing};
+use crypto::{DekCache, DekCacheConfig};
 use store::{Db, SchemaStatus, StoreError};
 use tokio::net::TcpListener;
 
@@ -19,14 +19,9 @@ use crate::router;
 /// What every handler can reach.
 pub(crate) struct AppState {
     pub(crate) db: Db,
-    /// Residents' data keys are unwrapped with these, at most once per cache lifetime.
-    #[expect(
-        dead_code,
-        reason = "read by the plans API (issue 8), loaded now so start-up refuses without keys"
-    )]
-    pub(crate) keys: Arc<KeyRing>,
-    #[expect(dead_code, reason = "read by the plans API (issue 8)")]
-    pub(crate) deks: DekCache,
+    /// What the schema's resolvers reach resident data through: database, keys and the data-key
+    /// cache, the audit log, the policy matrix.
+    pub(crate) services: api::Services,
     pub(crate) schema: ApiSchema,
     pub(crate) graphiql: bool,
     /// Tokens, passwords, throttling, sessions, account status.
@@ -119,8 +114,13 @@ impl App {
         });
         let state = Arc::new(AppState {
             db: db.clone(),
-            keys,
-            deks: DekCache::new(DekCacheConfig::default()),
+            services: api::Services {
+                db: db.clone(),
+                keys,
+                deks: Arc::new(DekCache::new(DekCacheConfig::default())),
+                audit: audit_writer.log(),
+                matrix: Arc::new(policy::Matrix::default()),
+            },
             schema,
             graphiql: development,
             auth,

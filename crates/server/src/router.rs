@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{DefaultBodyLimit, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,12 +71,25 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn graphql(
     State(state): State<Arc<AppState>>,
     caller: Option<Extension<api::Caller>>,
+    request_id: Option<Extension<request_id::RequestId>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     let mut request = request.into_inner();
     if let Some(Extension(caller)) = caller {
         request = request.data(caller);
     }
+    let purpose = headers
+        .get(api::PURPOSE_HEADER)
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    request = request
+        .data(api::DeclaredPurpose::from_header(purpose))
+        .data(api::RequestInfo {
+            request_id: request_id.map(|Extension(id)| id.0.to_string()),
+            source: Some(peer.ip()),
+        })
+        .data(state.services.clone());
     state.schema.execute(request).await.into()
 }
 

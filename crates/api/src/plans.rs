@@ -1,0 +1,540 @@
+//! Reading a plan: every section decided by the access policy for this caller, purpose and
+//! moment; content decrypted only for sections the policy permits; one audit entry per request
+//! and resident, committed before anything is returned.
+//!
+//! A plan the caller may not know about — no care relation, not in the network — answers exactly
+//! like a plan that does not exist (`NOT_FOUND`), and the attempt is audited.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::{
+    Action, CareRelationId, CareRelationKind, Category, ConsentId, MemberId, NetworkId,
+    ObjectionId, ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId,
+};
+use policy::{
+    Actor, CareParty, CareRelation, CategorySet, ClientActor, ClientScopes, Consent, DenyReason,
+    Facts, Grantee, MemberActor, Objection, Organisation, OrganisationScope, PlanFacts, PurposeSet,
+    RepresentativeId, Request, Resident,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use secrecy::ExposeSecret;
+use store::entity::{plans, section_revisions, sections};
+use store::records::{self, OrganisationRecord, ResidentRecord};
+use store::sealed;
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::caller::{Caller, CallerId};
+use crate::context;
+
+/// A support plan as the caller may see it.
+pub struct PlanView {
+    id: Uuid,
+    resident: Uuid,
+    status: String,
+    kind: String,
+    version: i64,
+    sections: Vec<SectionView>,
+}
+
+#[Object(name = "Plan")]
+impl PlanView {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    /// The resident's id (never their BSN).
+    async fn resident_id(&self) -> ID {
+        ID(self.resident.to_string())
+    }
+
+    /// `draft`, `active` or `closed`.
+    async fn status(&self) -> &str {
+        &self.status
+    }
+
+    /// The legal frame: `wmo` or `jeugd`.
+    async fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Counts every change to the plan or its sections.
+    async fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Every section of the plan, each with the policy's answer for this caller; content only
+    /// where it is granted.
+    async fn sections(&self) -> &[SectionView] {
+        &self.sections
+    }
+}
+
+/// One part of the plan.
+pub struct SectionView {
+    id: Uuid,
+    category: Category,
+    revision: i64,
+    access: AccessView,
+    content: Option<String>,
+}
+
+#[Object(name = "Section")]
+impl SectionView {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    /// `story`, `goals`, `agreements`, `actions`, `network`, `health`, `finances` or `safety`.
+    async fn category(&self) -> &'static str {
+        self.category.as_str()
+    }
+
+    /// The current revision number.
+    async fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Whether the caller may read this section, and why (or why not).
+    async fn access(&self) -> &AccessView {
+        &self.access
+    }
+
+    /// The current content, only when `access.granted`.
+    async fn content(&self) -> Option<&str> {
+        self.content.as_deref()
+    }
+}
+
+/// The policy's answer for one section.
+#[derive(Clone, Debug, SimpleObject)]
+#[graphql(name = "Access")]
+pub struct AccessView {
+    pub granted: bool,
+    /// Why not: a deny reason code (`no-consent`, `role-forbids-category`, ...); null when granted.
+    pub reason: Option<String>,
+    /// On what ground: `statutory:<law>`, `consent:<id>`, `break-glass:<id>`; null when denied.
+    pub basis: Option<String>,
+}
+
+/// `plan(id)`: the resolver.
+pub(crate) async fn plan(ctx: &Context<'_>, id: &ID) -> Result<PlanView, ApiError> {
+    let caller = crate::caller(ctx)?;
+    let purpose = context::purpose(ctx)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let Ok(plan_id) = Uuid::parse_str(id.as_str()) else {
+        return Err(ApiError::NotFound);
+    };
+    let conn = services.db.conn();
+
+    let Some(plan) = plans::Entity::find_by_id(plan_id)
+        .one(conn)
+        .await
+        .map_err(db)?
+    else {
+        return Err(ApiError::NotFound);
+    };
+    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
+    let Some(record) = records.remove(&plan.resident_id) else {
+        return Err(ApiError::NotFound);
+    };
+    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
+        return Err(ApiError::NotFound);
+    }
+
+    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
+    organisation_ids.extend(
+        record
+            .consents
+            .iter()
+            .filter_map(|consent| consent.grantee_organisation_id),
+    );
+    let organisations = records::load_organisations(conn, &organisation_ids).await?;
+    let actor = actor(caller, &organisations)?;
+
+    let resident_id = ResidentId::from_uuid(record.resident.id);
+    let wrapped = record
+        .resident
+        .wrapped_dek
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
+    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
+    let resident = policy_resident(&record, birth_date);
+    let facts = facts(&record, &plan, &organisations)?;
+
+    // Sections and their current revisions.
+    let section_rows = sections::Entity::find()
+        .filter(sections::Column::PlanId.eq(plan.id))
+        .all(conn)
+        .await
+        .map_err(db)?;
+    let section_ids: Vec<Uuid> = section_rows.iter().map(|section| section.id).collect();
+    let mut current: HashMap<Uuid, section_revisions::Model> = HashMap::new();
+    for revision in section_revisions::Entity::find()
+        .filter(section_revisions::Column::SectionId.is_in(section_ids))
+        .all(conn)
+        .await
+        .map_err(db)?
+    {
+        let is_current = section_rows.iter().any(|section| {
+            section.id == revision.section_id && section.current_revision == revision.revision
+        });
+        if is_current {
+            current.insert(revision.section_id, revision);
+        }
+    }
+
+    // One decision per section; content decrypted only where permitted.
+    let mut decided = Vec::with_capacity(section_rows.len());
+    for section in &section_rows {
+        let category = Category::parse(&section.category).map_err(|_| {
+            ApiError::Internal(store::StoreError::Corrupt(format!(
+                "section {}: category {:?}",
+                section.id, section.category
+            )))
+        })?;
+        let revision = current.get(&section.id);
+        let request = Request {
+            action: Action::Read,
+            category,
+            purpose,
+            section_author: revision
+                .map(|revision| OrganisationId::from_uuid(revision.author_organisation_id)),
+        };
+        let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
+        decided.push((section, category, revision, decision));
+    }
+
+    // Need to know: a caller with no care relation (or outside the network) learns nothing,
+    // not even that the plan exists.
+    let unknown_to_caller = !decided.is_empty()
+        && decided.iter().all(|(_, _, _, decision)| {
+            matches!(
+                decision.deny_reason(),
+                Some(
+                    DenyReason::NoCareRelation
+                        | DenyReason::OrganisationNotInNetwork
+                        | DenyReason::InactiveActor
+                        | DenyReason::InactiveOrganisation
+                        | DenyReason::NoClientRole
+                        | DenyReason::RoleOrganisationMismatch
+                )
+            )
+        });
+
+    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
+    let mut checks = BTreeSet::new();
+    let mut views = Vec::with_capacity(decided.len());
+    for (section, category, revision, decision) in &decided {
+        checks.extend(decision.checks().iter().map(|check| check.as_str()));
+        match decision.basis() {
+            Some(basis) if !unknown_to_caller => {
+                entry.categories_returned.insert(*category);
+                if entry.basis.is_none() {
+                    entry.basis = audit::Code::parse(&basis.to_string()).ok();
+                }
+                let content = match revision {
+                    Some(revision) => Some(
+                        sealed::open_revision(&dek, resident_id, revision)?
+                            .expose_secret()
+                            .to_owned(),
+                    ),
+                    None => None,
+                };
+                views.push(SectionView {
+                    id: section.id,
+                    category: *category,
+                    revision: section.current_revision,
+                    access: AccessView {
+                        granted: true,
+                        reason: None,
+                        basis: Some(basis.to_string()),
+                    },
+                    content,
+                });
+            }
+            _ => {
+                entry.categories_denied.insert(*category);
+                let reason = decision.deny_reason().map(DenyReason::as_str);
+                if entry.reason.is_none() {
+                    entry.reason = reason.and_then(|reason| audit::Code::parse(reason).ok());
+                }
+                views.push(SectionView {
+                    id: section.id,
+                    category: *category,
+                    revision: section.current_revision,
+                    access: AccessView {
+                        granted: false,
+                        reason: reason.map(str::to_owned),
+                        basis: None,
+                    },
+                    content: None,
+                });
+            }
+        }
+    }
+    entry.checks = checks
+        .into_iter()
+        .filter_map(|check| audit::Code::parse(check).ok())
+        .collect();
+    entry.outcome = if entry.categories_returned.is_empty() {
+        audit::Outcome::Deny
+    } else {
+        audit::Outcome::Permit
+    };
+    // Durable before anything leaves; if it cannot be written, nothing leaves.
+    if let Err(error) = services.audit.submit(entry).await {
+        tracing::error!(error = %error, "audit entry not written; plan read refused");
+        return Err(ApiError::AuditUnavailable);
+    }
+    if unknown_to_caller {
+        return Err(ApiError::NotFound);
+    }
+    views.sort_by_key(|view| view.category);
+    Ok(PlanView {
+        id: plan.id,
+        resident: plan.resident_id,
+        status: plan.status,
+        kind: plan.kind,
+        version: plan.version,
+        sections: views,
+    })
+}
+
+fn db(error: sea_orm::DbErr) -> ApiError {
+    ApiError::Internal(store::StoreError::Database(error))
+}
+
+fn corrupt(what: String) -> ApiError {
+    ApiError::Internal(store::StoreError::Corrupt(what))
+}
+
+fn audit_entry(
+    caller: &Caller,
+    actor: &Actor,
+    purpose: Purpose,
+    info: &context::RequestInfo,
+    resident: ResidentId,
+    plan: Uuid,
+) -> audit::NewEntry {
+    let audit_actor = match caller.id {
+        CallerId::Member(id) => audit::Actor::Member(id),
+        CallerId::Client(id) => audit::Actor::Client(id),
+    };
+    let mut entry = audit::NewEntry::new(
+        audit::AuditAction::ResidentRead,
+        audit_actor,
+        audit::Outcome::Deny,
+    );
+    entry.organisation = Some(caller.organisation);
+    entry.role = actor.role();
+    entry.resident = Some(resident);
+    entry.plan = Some(PlanId::from_uuid(plan));
+    entry.purpose = Some(purpose);
+    entry.request_id = info
+        .request_id
+        .as_deref()
+        .and_then(|id| audit::Code::parse(id).ok());
+    entry.source_address = info.source;
+    if let CallerId::Client(id) = caller.id {
+        entry.client = Some(id);
+    }
+    entry
+}
+
+/// The caller as the policy sees it.
+fn actor(
+    caller: &Caller,
+    organisations: &HashMap<Uuid, OrganisationRecord>,
+) -> Result<Actor, ApiError> {
+    let organisation = organisations
+        .get(&caller.organisation.as_uuid())
+        .map(policy_organisation)
+        .transpose()?
+        .ok_or(ApiError::Forbidden)?;
+    Ok(match caller.id {
+        CallerId::Member(id) => Actor::Member(MemberActor {
+            id,
+            role: *caller.roles.first().ok_or(ApiError::Forbidden)?,
+            organisation,
+            active: true,
+        }),
+        CallerId::Client(id) => {
+            let all_if = |scope: &str| {
+                if caller.scopes.iter().any(|granted| granted == scope) {
+                    CategorySet::all()
+                } else {
+                    CategorySet::EMPTY
+                }
+            };
+            Actor::Client(ClientActor {
+                id,
+                organisation,
+                scopes: ClientScopes {
+                    read: all_if("plans:read"),
+                    write: all_if("plans:write"),
+                    purposes: caller.purposes.iter().copied().collect::<PurposeSet>(),
+                },
+                active: true,
+            })
+        }
+    })
+}
+
+fn policy_organisation(record: &OrganisationRecord) -> Result<Organisation, ApiError> {
+    let kind = OrganisationKind::parse(&record.organisation.kind).map_err(|_| {
+        corrupt(format!(
+            "organisation {}: kind {:?}",
+            record.organisation.id, record.organisation.kind
+        ))
+    })?;
+    Ok(Organisation {
+        id: OrganisationId::from_uuid(record.organisation.id),
+        kind,
+        networks: record
+            .networks
+            .iter()
+            .map(|id| NetworkId::from_uuid(*id))
+            .collect(),
+        active: record.organisation.status == domain::MemberStatus::Active.as_str(),
+    })
+}
+
+fn policy_resident(record: &ResidentRecord, birth_date: NaiveDate) -> Resident {
+    Resident {
+        id: ResidentId::from_uuid(record.resident.id),
+        birth_date,
+        network: NetworkId::from_uuid(record.resident.network_id),
+        representatives: record
+            .representatives
+            .iter()
+            .map(|id| RepresentativeId(*id))
+            .collect(),
+    }
+}
+
+/// The stored rows about a resident, as the policy's facts.
+///
+/// Break-the-glass grants are not mapped yet: they cannot be created (no mutation), and their
+/// table lacks the role a grant holds in; both come with the `breakGlass` mutation.
+fn facts(
+    record: &ResidentRecord,
+    plan: &plans::Model,
+    organisations: &HashMap<Uuid, OrganisationRecord>,
+) -> Result<Facts, ApiError> {
+    let kind_of = |id: Uuid| -> Result<OrganisationKind, ApiError> {
+        let record = organisations
+            .get(&id)
+            .ok_or_else(|| corrupt(format!("organisation {id} missing")))?;
+        Ok(policy_organisation(record)?.kind)
+    };
+    let plan_facts = PlanFacts {
+        owning_organisation: OrganisationId::from_uuid(plan.owning_organisation_id),
+        owning_organisation_kind: kind_of(plan.owning_organisation_id)?,
+        coordinating_coach: plan.coordinating_member_id.map(MemberId::from_uuid),
+    };
+    // A care relation is with an organisation, and sometimes also names the member doing the
+    // work (the coordinating coach); both are parties to it.
+    let mut care_relations = Vec::new();
+    for relation in record
+        .care_relations
+        .iter()
+        .filter(|relation| relation.ended_at.is_none())
+    {
+        let kind = CareRelationKind::parse(&relation.kind)
+            .map_err(|_| corrupt(format!("care relation {}: kind", relation.id)))?;
+        let fact = |party| CareRelation {
+            id: CareRelationId::from_uuid(relation.id),
+            party,
+            kind,
+            from: relation.valid_from,
+            until: relation.valid_until,
+        };
+        care_relations.push(fact(CareParty::Organisation(OrganisationId::from_uuid(
+            relation.organisation_id,
+        ))));
+        if let Some(member) = relation.member_id {
+            care_relations.push(fact(CareParty::Member(MemberId::from_uuid(member))));
+        }
+    }
+    let consents = record
+        .consents
+        .iter()
+        .map(|consent| {
+            let grantee = match (
+                consent.grantee_organisation_id,
+                consent.grantee_kind.as_deref(),
+            ) {
+                (Some(id), _) => Grantee::Organisation {
+                    id: OrganisationId::from_uuid(id),
+                    kind: kind_of(id)?,
+                },
+                (None, Some(kind)) => Grantee::OrganisationKind {
+                    kind: OrganisationKind::parse(kind)
+                        .map_err(|_| corrupt(format!("consent {}: grantee kind", consent.id)))?,
+                    network: NetworkId::from_uuid(consent.grantee_network_id),
+                },
+                (None, None) => return Err(corrupt(format!("consent {}: no grantee", consent.id))),
+            };
+            Ok(Consent {
+                id: ConsentId::from_uuid(consent.id),
+                resident: ResidentId::from_uuid(consent.resident_id),
+                grantee,
+                categories: categories(&consent.categories, consent.id)?,
+                purposes: purposes(&consent.purposes, consent.id)?,
+                valid_from: consent.valid_from,
+                valid_until: consent.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                withdrawn_at: consent.withdrawn_at,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let objections = record
+        .objections
+        .iter()
+        .map(|objection| {
+            Ok(Objection {
+                id: ObjectionId::from_uuid(objection.id),
+                kind: ObjectionKind::parse(&objection.kind)
+                    .map_err(|_| corrupt(format!("objection {}: kind", objection.id)))?,
+                categories: categories(&objection.categories, objection.id)?,
+                organisations: match objection.organisation_id {
+                    Some(id) => OrganisationScope::Only(vec![OrganisationId::from_uuid(id)]),
+                    None => OrganisationScope::Every,
+                },
+                from: objection.valid_from,
+                until: objection.valid_until,
+                lifted_at: objection.lifted_at,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Facts {
+        plan: Some(plan_facts),
+        care_relations,
+        consents,
+        objections,
+        break_glass: Vec::new(),
+    })
+}
+
+fn categories(json: &serde_json::Value, row: Uuid) -> Result<CategorySet, ApiError> {
+    codes(json, row)?
+        .iter()
+        .map(|code| Category::parse(code).map_err(|_| corrupt(format!("row {row}: category"))))
+        .collect()
+}
+
+fn purposes(json: &serde_json::Value, row: Uuid) -> Result<PurposeSet, ApiError> {
+    codes(json, row)?
+        .iter()
+        .map(|code| Purpose::parse(code).map_err(|_| corrupt(format!("row {row}: purpose"))))
+        .collect()
+}
+
+fn codes(json: &serde_json::Value, row: Uuid) -> Result<Vec<String>, ApiError> {
+    serde_json::from_value(json.clone()).map_err(|_| corrupt(format!("row {row}: code list")))
+}
