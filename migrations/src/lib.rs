@@ -7,6 +7,7 @@ mod m20261123_000001_core;
 mod m20261123_000002_audit_log;
 mod m20261123_000003_auth;
 mod m20261123_000004_erasure;
+mod m20261123_000005_jsonb;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_audit_log::Migration),
             Box::new(m20261123_000003_auth::Migration),
             Box::new(m20261123_000004_erasure::Migration),
+            Box::new(m20261123_000005_jsonb::Migration),
         ]
     }
 }

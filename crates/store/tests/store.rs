@@ -263,6 +263,49 @@ async fn a_foreign_key_violation_is_refused() {
     assert_eq!(testkit::snapshot(&db).await, seeded);
 }
 
+/// Every JSON column can be compared with a bound JSON value, as a compare-and-set does. On
+/// PostgreSQL a plain `json` column cannot (`operator does not exist: json = jsonb`).
+#[tokio::test]
+async fn every_json_column_compares_by_value() {
+    let test_db = TestDb::new().await;
+    let db = test_db.migrated().await;
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let columns_sql = match db.backend() {
+        store::Backend::Sqlite => {
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master AS m, pragma_table_info(m.name) AS p \
+             WHERE m.type = 'table' AND lower(p.type) LIKE '%json%'"
+        }
+        store::Backend::Postgres => {
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb')"
+        }
+    };
+    let columns = conn
+        .query_all_raw(Statement::from_string(backend, columns_sql))
+        .await
+        .expect("list JSON columns");
+    assert!(
+        columns.len() >= 5,
+        "too few JSON columns found: {}",
+        columns.len()
+    );
+    let placeholder = match db.backend() {
+        store::Backend::Sqlite => "?",
+        store::Backend::Postgres => "$1",
+    };
+    for column in columns {
+        let table: String = column.try_get("", "t").expect("table");
+        let column: String = column.try_get("", "c").expect("column");
+        let sql =
+            format!("SELECT COUNT(*) AS n FROM \"{table}\" WHERE \"{column}\" = {placeholder}");
+        let value = sea_orm::Value::from(serde_json::json!(["a", "b"]));
+        conn.query_one_raw(Statement::from_sql_and_values(backend, sql, [value]))
+            .await
+            .unwrap_or_else(|error| panic!("{table}.{column} cannot be compared: {error}"));
+    }
+}
+
 #[track_caller]
 fn check_foreign_key_error(error: &sea_orm::DbErr) {
     let message = error.to_string().to_lowercase();
