@@ -3,8 +3,8 @@
 //! Errors end the process with one line on stderr and a non-zero exit; nothing secret is
 //! printed (configuration `Debug` output hides credentials).
 
-mod cli_auth;
 mod audit_cli;
+mod cli_auth;
 mod keys_cli;
 mod operator_audit;
 mod residents_cli;

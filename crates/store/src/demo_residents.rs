@@ -489,9 +489,13 @@ async fn seed_one(
         coordinating_member_id: Set(Some(coach)),
         status: Set(PlanStatus::Active.as_str().to_owned()),
         // A minor's support is youth care (Jeugdwet); an adult's is Wmo support.
-        kind: Set(if age < 18 { PlanKind::Jeugd } else { PlanKind::Wmo }
-            .as_str()
-            .to_owned()),
+        kind: Set(if age < 18 {
+            PlanKind::Jeugd
+        } else {
+            PlanKind::Wmo
+        }
+        .as_str()
+        .to_owned()),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
