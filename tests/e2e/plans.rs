@@ -218,7 +218,7 @@ async fn the_story_reaches_exactly_whom_the_resident_agreed_to() {
     let rows = conn
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT outcome, purpose, categories_returned, categories_denied, reason \
+            "SELECT outcome, purpose, categories_returned, categories_denied, basis, reason \
              FROM audit_entries WHERE action = 'resident.read' ORDER BY occurred_at_us",
         ))
         .await
@@ -246,6 +246,36 @@ async fn the_story_reaches_exactly_whom_the_resident_agreed_to() {
     );
     assert_eq!(reads[2].0, "deny");
     assert_eq!(reads[5].0, "deny");
+    let grounds: Vec<(Option<String>, Option<String>)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "basis").unwrap(),
+                row.try_get("", "reason").unwrap(),
+            )
+        })
+        .collect();
+    // Welzijn's read rests on her consent; home care's refusal on its absence; the unknown
+    // provider's on need to know; the wijkteam's read on its statutory task; after withdrawal,
+    // the withdrawal.
+    assert!(
+        grounds[0].0.as_deref().unwrap().starts_with("consent:"),
+        "{grounds:?}"
+    );
+    assert_eq!(grounds[2], (None, Some("no-consent".into())));
+    assert_eq!(grounds[3], (None, Some("no-care-relation".into())));
+    assert!(
+        grounds[4].0.as_deref().unwrap().starts_with("statutory:"),
+        "{grounds:?}"
+    );
+    assert_eq!(grounds[5].0, None);
+    assert!(
+        matches!(
+            grounds[5].1.as_deref(),
+            Some("consent-withdrawn" | "role-forbids-category")
+        ),
+        "{grounds:?}"
+    );
     conn.close().await.unwrap();
 
     hub.terminate();
