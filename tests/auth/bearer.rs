@@ -327,3 +327,89 @@ async fn any_single_bit_flip_of_a_valid_token_is_refused() {
         .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn an_external_issuers_token_maps_to_a_member_through_its_jwks() {
+    use ring::signature::KeyPair;
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let public = ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8)
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("idp-jwks.json");
+    let jwks = json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": "idp-1",
+        "x": URL_SAFE_NO_PAD.encode(&public),
+    }]});
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let issuer = "https://login.gemeente.example/realms/staff";
+    let config_value = json!({
+        "issuer": issuer,
+        "audience": "wijkhub",
+        "member_claim": "email",
+        "jwks_file": jwks_file.display().to_string(),
+    });
+    let hub = AuthHub::start_with(|config| {
+        config.auth.external_issuers = vec![serde_json::from_value(config_value).unwrap()];
+    })
+    .await;
+    hub.add_member(
+        "coach@test.example",
+        crate::support::WIJKTEAM,
+        domain::Role::Coach,
+        "correct horse battery staple",
+    )
+    .await;
+
+    let idp_token = |email: &str, kid: &str| {
+        let now = chrono::Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        let claims = json!({
+            "iss": issuer, "aud": "wijkhub", "sub": "idp-user-7", "email": email,
+            "iat": now, "exp": now + 300, "amr": ["pwd", "otp"],
+        });
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&pkcs8)).unwrap()
+    };
+    let response = hub
+        .graphql(
+            Some(&format!(
+                "Bearer {}",
+                idp_token("coach@test.example", "idp-1")
+            )),
+            "{ viewer { kind roles credential authenticationMethods } }",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["viewer"]["kind"], "MEMBER", "{body}");
+    assert_eq!(body["data"]["viewer"]["credential"], "EXTERNAL_TOKEN");
+    assert_eq!(body["data"]["viewer"]["roles"], json!(["coach"]));
+
+    // A person the hub does not know, and a key the IdP did not publish.
+    check_refused(
+        &hub,
+        &format!("Bearer {}", idp_token("stranger@test.example", "idp-1")),
+        "member-unknown",
+    )
+    .await;
+    check_refused(
+        &hub,
+        &format!("Bearer {}", idp_token("coach@test.example", "idp-2")),
+        "unknown-kid",
+    )
+    .await;
+    // The hub's own tokens still go to the hub's verifier.
+    let own = hub.client_token().await;
+    assert_eq!(
+        hub.graphql(Some(&format!("Bearer {own}")), "{ viewer { id } }")
+            .await
+            .status(),
+        200
+    );
+}
