@@ -115,14 +115,16 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 config.profile = Profile::Development;
             }
             let db = Db::connect(&config.database).await?;
+            let mut example_plan = None;
             if demo {
                 db.migrate().await?;
                 let keys = config.keys.load_or_create_for_demo()?;
                 report_seed(seed::demo(&db, &keys, chrono_now()).await?);
                 cli_auth::demo_credentials(&config, &db).await?;
+                example_plan = seed::demo_example_plan(&db).await?;
             }
             let app = App::build_with_db(config.clone(), db).await?;
-            print_welcome(&app, &config, demo);
+            print_welcome(&app, &config, demo, example_plan);
             app.run().await.context("server failed")?;
             Ok(())
         }
@@ -209,7 +211,7 @@ fn report_seed(outcome: SeedOutcome) {
     }
 }
 
-fn print_welcome(app: &App, config: &Config, demo: bool) {
+fn print_welcome(app: &App, config: &Config, demo: bool, example_plan: Option<uuid::Uuid>) {
     let address = app.local_addr();
     println!("wijkhub listening on http://{address}");
     println!("  GraphQL API:  http://{address}/graphql");
@@ -232,6 +234,11 @@ fn print_welcome(app: &App, config: &Config, demo: bool) {
         println!(
             "  token:        curl -s -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials http://{address}/oauth/token"
         );
+        if let Some(plan) = example_plan {
+            println!(
+                "  a plan:       {plan}  (read it with the token and header Wijkhub-Purpose: support; README)"
+            );
+        }
     }
     println!("stop with ctrl-c");
 }

@@ -262,3 +262,14 @@ pub async fn demo(db: &Db, keys: &KeyRing, now: DateTime<Utc>) -> Result<SeedOut
         residents,
     })
 }
+
+/// The plan of the demo network's first resident, for the welcome message and the README's
+/// example: shared with Welzijn Noordwest for support, with a health section it may not see.
+pub async fn demo_example_plan(db: &Db) -> Result<Option<Uuid>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(crate::entity::plans::Entity::find()
+        .order_by_asc(crate::entity::plans::Column::Id)
+        .one(db.conn())
+        .await?
+        .map(|plan| plan.id))
+}
