@@ -11,4 +11,4 @@ mod schema;
 pub use caller::{Caller, CallerId, Credential, caller};
 pub use context::{DeclaredPurpose, PURPOSE_HEADER, RequestInfo, Services};
 pub use error::ApiError;
-pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema};
+pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema, schema_sdl};

@@ -24,6 +24,14 @@ pub fn build_schema(options: SchemaOptions) -> ApiSchema {
     builder.finish()
 }
 
+/// The schema in GraphQL SDL, as published in `docs/schema.graphql` (a test keeps it current).
+pub fn schema_sdl() -> String {
+    build_schema(SchemaOptions {
+        introspection: false,
+    })
+    .sdl()
+}
+
 pub struct Query;
 
 #[Object]
