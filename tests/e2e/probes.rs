@@ -63,6 +63,21 @@ async fn readyz_is_503_when_a_migration_is_pending() {
     hub.stop().await;
 }
 
+/// A newer binary migrated the database while this one runs (a rollback of the binary): not
+/// ready, and the reason says which way the schema is off.
+#[tokio::test]
+async fn readyz_names_a_schema_newer_than_the_binary() {
+    let test_db = TestDb::new().await;
+    let db = test_db.migrated().await;
+    let hub = TestHub::start_with_db(test_db.config(), db.clone()).await;
+    assert_eq!(get(&hub, "/readyz").await.0, StatusCode::OK);
+
+    testkit::record_future_migration(&db).await;
+    let (status, body) = get(&hub, "/readyz").await;
+    check_not_ready(status, &body, "schema-newer-than-binary");
+    hub.stop().await;
+}
+
 /// The pool closed under the hub: not ready, and the reason says so; still alive.
 #[tokio::test]
 async fn readyz_is_503_when_the_database_is_gone() {

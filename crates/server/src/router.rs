@@ -106,11 +106,18 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.db.ready().await {
         Ok(true) => Json(json!({ "status": "ready" })).into_response(),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not-ready", "reason": "migrations-pending" })),
-        )
-            .into_response(),
+        Ok(false) => {
+            // Which way the schema is off: behind (migrate) or newer (an older binary rolled back).
+            let reason = match state.db.schema_status().await {
+                Ok(store::SchemaStatus::Newer { .. }) => "schema-newer-than-binary",
+                _ => "migrations-pending",
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "not-ready", "reason": reason })),
+            )
+                .into_response()
+        }
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
             (
