@@ -2,6 +2,7 @@
 //! store; it never decides access itself (that is `policy`) and never lets an internal error
 //! text reach a client: every error leaves through [`ApiError`] with a stable code.
 
+mod access;
 mod caller;
 mod context;
 mod error;
