@@ -83,6 +83,31 @@ async fn open_everything(db: &Db, keys: &KeyRing) -> Vec<String> {
             let content = sealed::open_revision(&dek, id, &revision).unwrap();
             assert!(!content.expose_secret().is_empty());
         }
+        // Consent evidence, withdrawal reasons and objection reasons are sealed too.
+        for consent in store::entity::consents::Entity::find()
+            .filter(store::entity::consents::Column::ResidentId.eq(row.id))
+            .all(db.conn())
+            .await
+            .unwrap()
+        {
+            let evidence = consent.evidence_ciphertext.as_deref().unwrap();
+            let text = sealed::open_text(&dek, sealed::CONSENT_EVIDENCE, consent.id, id, evidence);
+            assert!(text.unwrap().expose_secret().starts_with("Toestemming"));
+            if let Some(reason) = consent.withdrawal_reason_ciphertext.as_deref() {
+                let column = sealed::CONSENT_WITHDRAWAL_REASON;
+                sealed::open_text(&dek, column, consent.id, id, reason).unwrap();
+            }
+        }
+        for objection in store::entity::objections::Entity::find()
+            .filter(store::entity::objections::Column::ResidentId.eq(row.id))
+            .all(db.conn())
+            .await
+            .unwrap()
+        {
+            let reason = objection.reason_ciphertext.as_deref().unwrap();
+            let column = sealed::OBJECTION_REASON;
+            sealed::open_text(&dek, column, objection.id, id, reason).unwrap();
+        }
     }
     names.sort();
     names
