@@ -9,6 +9,7 @@
 mod audit;
 mod cli;
 mod graphql;
+mod plan_writes;
 mod plans;
 mod probes;
 mod request_id;

@@ -19,6 +19,14 @@ pub enum ApiError {
     /// The caller may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// A write against a stale revision (or version): nothing was written. The current one goes
+    /// in `extensions.currentRevision`.
+    #[error("conflict: the object changed since you read it; read it again")]
+    Conflict { current_revision: i64 },
+    /// The input breaks a documented rule; nothing was written. The text names the rule, never
+    /// echoes the input.
+    #[error("bad input: {0}")]
+    BadUserInput(&'static str),
     /// The audit entry could not be committed, so no resident data leaves.
     #[error("the audit log is unavailable; try again later")]
     AuditUnavailable,
@@ -52,6 +60,8 @@ impl ApiError {
             ApiError::PurposeRequired => "PURPOSE_REQUIRED",
             ApiError::NotFound => "NOT_FOUND",
             ApiError::Forbidden => "FORBIDDEN",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ApiError::Internal(_) | ApiError::Crypto(_) | ApiError::Unavailable => "INTERNAL",
         }
@@ -65,12 +75,19 @@ impl ErrorExtensions for ApiError {
             | ApiError::PurposeRequired
             | ApiError::NotFound
             | ApiError::Forbidden
+            | ApiError::Conflict { .. }
+            | ApiError::BadUserInput(_)
             | ApiError::AuditUnavailable => {}
             ApiError::Internal(source) => tracing::error!(error = %source, "store failure"),
             ApiError::Crypto(source) => tracing::error!(error = %source, "decryption failure"),
             ApiError::Unavailable => tracing::error!("schema services missing from the request"),
         }
         let code = self.code();
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let ApiError::Conflict { current_revision } = self {
+                ext.set("currentRevision", *current_revision);
+            }
+        })
     }
 }

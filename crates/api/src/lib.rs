@@ -6,6 +6,7 @@ mod access;
 mod caller;
 mod context;
 mod error;
+mod plan_writes;
 mod plans;
 mod schema;
 

@@ -67,11 +67,11 @@ impl PlanView {
 
 /// One part of the plan.
 pub struct SectionView {
-    id: Uuid,
-    category: Category,
-    revision: i64,
-    access: AccessView,
-    content: Option<String>,
+    pub(crate) id: Uuid,
+    pub(crate) category: Category,
+    pub(crate) revision: i64,
+    pub(crate) access: AccessView,
+    pub(crate) content: Option<String>,
 }
 
 #[Object(name = "Section")]

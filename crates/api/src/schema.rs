@@ -1,13 +1,13 @@
 //! Schema assembly.
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, Schema};
 
 use crate::caller::Viewer;
 
 /// The version of the GraphQL contract, bumped on a breaking change only.
 pub const API_VERSION: &str = "1";
 
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// How the schema is built for a profile.
 #[derive(Clone, Copy, Debug)]
@@ -17,7 +17,7 @@ pub struct SchemaOptions {
 }
 
 pub fn build_schema(options: SchemaOptions) -> ApiSchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription);
+    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription);
     if !options.introspection {
         builder = builder.disable_introspection();
     }
@@ -33,6 +33,10 @@ pub fn schema_sdl() -> String {
 }
 
 pub struct Query;
+
+/// Every mutation, one member per area.
+#[derive(MergedObject, Default)]
+pub struct Mutation(crate::plan_writes::PlanMutations);
 
 #[Object]
 impl Query {

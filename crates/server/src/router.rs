@@ -7,8 +7,8 @@ use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
@@ -73,10 +73,24 @@ async fn graphql(
     caller: Option<Extension<api::Caller>>,
     request_id: Option<Extension<request_id::RequestId>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> Response {
     let mut request = request.into_inner();
+    // A GET must never change anything (it is cached, prefetched, logged with its query):
+    // async-graphql would run a mutation sent over GET, so it is refused here.
+    if method == Method::GET && has_mutation(&request.query) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            Json(json!({ "errors": [{
+                "message": "mutations need POST",
+                "extensions": { "code": "BAD_USER_INPUT" }
+            }] })),
+        )
+            .into_response();
+    }
     if let Some(Extension(caller)) = caller {
         request = request.data(caller);
     }
@@ -90,7 +104,19 @@ async fn graphql(
             source: Some(peer.ip()),
         })
         .data(state.services.clone());
-    state.schema.execute(request).await.into()
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// Whether a GraphQL document holds a mutation. A document that does not parse holds none the
+/// schema would run (it answers with the parse error).
+fn has_mutation(query: &str) -> bool {
+    use async_graphql::parser::types::OperationType;
+    async_graphql::parser::parse_query(query).is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation)
+    })
 }
 
 async fn graphiql() -> Html<String> {

@@ -1,0 +1,456 @@
+//! Writing a plan section: the policy decides (`Action::Write`) for this caller, purpose and
+//! moment; every write is a new revision sealed under the resident's key, nothing is ever
+//! overwritten; a write against a stale revision is refused with `CONFLICT`.
+//!
+//! Optimistic concurrency lives in the database, never in memory: the section's
+//! `current_revision` moves from `expected` to `expected + 1` with a conditional `UPDATE` (or the
+//! section is inserted, guarded by the unique `(plan_id, category)` index), in the same
+//! transaction as the new revision and the plan's version bump. Of two writers with the same
+//! expected revision exactly one changes a row; the other gets `CONFLICT`.
+//!
+//! Input is checked before anything is read or written (`BAD_USER_INPUT`). This module must never
+//! write a section without the policy's permit, nor answer without an audit entry.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::{Action, Category, OrganisationId, ResidentId, SectionId};
+use policy::{DenyReason, Request};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqlErr, TransactionTrait,
+};
+use store::entity::{plans, section_revisions, sections};
+use store::records;
+use store::sealed::{self, RevisionAuthor};
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::access::{actor, audit_entry, db, facts, policy_resident};
+use crate::caller::CallerId;
+use crate::context;
+use crate::plans::{AccessView, SectionView};
+
+/// The most a section's content may hold, in bytes of UTF-8: 64 KiB. A plan section is prose
+/// written by people; anything larger is a mistake or an attack.
+pub const MAX_SECTION_BYTES: usize = 64 * 1024;
+
+/// How often a write is retried when SQLite reports its single write lock busy (a snapshot taken
+/// before another writer committed). The transaction had no effect, so a retry is safe.
+const BUSY_RETRIES: u32 = 10;
+
+/// The plan mutations.
+#[derive(Default)]
+pub struct PlanMutations;
+
+#[Object]
+impl PlanMutations {
+    /// Writes a new revision of one section of a plan. `expectedRevision` is the revision the
+    /// caller last read (0 for a section that does not exist yet); if the section has moved on,
+    /// nothing is written and the answer is `CONFLICT` with `extensions.currentRevision`.
+    /// Needs a purpose (`Wijkhub-Purpose`) and the policy's permit to write. Audited.
+    async fn write_section(
+        &self,
+        ctx: &Context<'_>,
+        input: WriteSectionInput,
+    ) -> async_graphql::Result<WriteSectionPayload> {
+        use async_graphql::ErrorExtensions;
+        write_section(ctx, input)
+            .await
+            .map(|section| WriteSectionPayload { section })
+            .map_err(|error| error.extend())
+    }
+}
+
+/// A new revision of a plan section.
+#[derive(InputObject)]
+pub struct WriteSectionInput {
+    pub plan_id: ID,
+    /// `story`, `goals`, `agreements`, `actions`, `network`, `health`, `finances` or `safety`.
+    pub category: String,
+    /// At most 64 KiB of UTF-8; no control characters other than newline and tab.
+    pub content: String,
+    /// The section's current revision as the caller knows it; 0 when it does not exist yet.
+    pub expected_revision: i64,
+}
+
+/// The section as written.
+#[derive(SimpleObject)]
+pub struct WriteSectionPayload {
+    pub section: SectionView,
+}
+
+/// A write's input, checked: only [`parse_input`] builds one.
+struct SectionWrite {
+    plan: Uuid,
+    category: Category,
+    content: String,
+    expected: i64,
+}
+
+fn parse_input(input: WriteSectionInput) -> Result<SectionWrite, ApiError> {
+    let category =
+        Category::parse(&input.category).map_err(|_| ApiError::BadUserInput("unknown category"))?;
+    if input.content.len() > MAX_SECTION_BYTES {
+        return Err(ApiError::BadUserInput("content over 64 KiB"));
+    }
+    if input
+        .content
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::BadUserInput(
+            "content holds control characters other than newline and tab",
+        ));
+    }
+    if input.expected_revision < 0 {
+        return Err(ApiError::BadUserInput("expectedRevision is negative"));
+    }
+    // An id that is not a UUID names no plan: answered like a plan that does not exist.
+    let plan = Uuid::parse_str(input.plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
+    Ok(SectionWrite {
+        plan,
+        category,
+        content: input.content,
+        expected: input.expected_revision,
+    })
+}
+
+/// `writeSection`: the resolver.
+pub(crate) async fn write_section(
+    ctx: &Context<'_>,
+    input: WriteSectionInput,
+) -> Result<SectionView, ApiError> {
+    let caller = crate::caller(ctx)?;
+    let purpose = context::purpose(ctx)?;
+    let write = parse_input(input)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let conn = services.db.conn();
+
+    let Some(plan) = plans::Entity::find_by_id(write.plan)
+        .one(conn)
+        .await
+        .map_err(db)?
+    else {
+        return Err(ApiError::NotFound);
+    };
+    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
+    let Some(record) = records.remove(&plan.resident_id) else {
+        return Err(ApiError::NotFound);
+    };
+    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
+        return Err(ApiError::NotFound);
+    }
+    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
+    organisation_ids.extend(
+        record
+            .consents
+            .iter()
+            .filter_map(|consent| consent.grantee_organisation_id),
+    );
+    let organisations = records::load_organisations(conn, &organisation_ids).await?;
+    let actor = actor(caller, &organisations)?;
+    let resident_id = ResidentId::from_uuid(record.resident.id);
+    let wrapped = record
+        .resident
+        .wrapped_dek
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
+    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
+    let resident = policy_resident(&record, birth_date);
+    let facts = facts(&record, &plan, &organisations)?;
+
+    // The section's current author decides who may change it (a section written by another
+    // organisation may be closed to this one).
+    let existing = current_section(conn, plan.id, write.category).await?;
+    let request = Request {
+        action: Action::Write,
+        category: write.category,
+        purpose,
+        section_author: existing
+            .as_ref()
+            .and_then(|(_, revision)| revision.as_ref())
+            .map(|revision| OrganisationId::from_uuid(revision.author_organisation_id)),
+    };
+    let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
+
+    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
+    entry.action = audit::AuditAction::ResidentWrite;
+    entry.checks = decision
+        .checks()
+        .iter()
+        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
+        .collect();
+    let Some(basis) = decision.basis() else {
+        let reason = decision.deny_reason();
+        entry.categories_denied.insert(write.category);
+        entry.reason = reason.and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+        entry.section = existing
+            .as_ref()
+            .map(|(section, _)| SectionId::from_uuid(section.id));
+        if let Err(error) = services.audit.submit(entry).await {
+            tracing::error!(error = %error, "audit entry not written; section write refused");
+            return Err(ApiError::AuditUnavailable);
+        }
+        // Need to know: a caller with no care relation learns nothing, not even that the plan
+        // exists. The write checks may fail first (scope, matrix), so the question is asked as
+        // `plan(id)` asks it: could the caller read this section at all?
+        let read = policy::decide(
+            &services.matrix,
+            &actor,
+            &Request {
+                action: Action::Read,
+                ..request
+            },
+            &resident,
+            &facts,
+            now,
+        );
+        let need_to_know = |reason: Option<DenyReason>| {
+            matches!(
+                reason,
+                Some(
+                    DenyReason::NoCareRelation
+                        | DenyReason::OrganisationNotInNetwork
+                        | DenyReason::InactiveActor
+                        | DenyReason::InactiveOrganisation
+                        | DenyReason::NoClientRole
+                        | DenyReason::RoleOrganisationMismatch
+                )
+            )
+        };
+        return Err(
+            if need_to_know(reason) || need_to_know(read.deny_reason()) {
+                ApiError::NotFound
+            } else {
+                ApiError::Forbidden
+            },
+        );
+    };
+
+    // A log known to be down refuses the write before anything is committed.
+    if !services.audit.is_healthy() {
+        return Err(ApiError::AuditUnavailable);
+    }
+    let author = RevisionAuthor {
+        organisation: caller.organisation.as_uuid(),
+        member: match caller.id {
+            CallerId::Member(id) => Some(id.as_uuid()),
+            CallerId::Client(_) => None,
+        },
+        client: match caller.id {
+            CallerId::Client(id) => Some(id.as_uuid()),
+            CallerId::Member(_) => None,
+        },
+    };
+    let mut attempt = 0;
+    let outcome = loop {
+        match commit_revision(conn, &dek, resident_id, &write, author, now).await {
+            Err(WriteFailure::Busy(_)) if attempt < BUSY_RETRIES => {
+                // No wait needed: the next attempt's statements wait on SQLite's busy timeout.
+                attempt += 1;
+            }
+            Err(WriteFailure::Busy(error) | WriteFailure::Other(error)) => return Err(error),
+            Ok(outcome) => break outcome,
+        }
+    };
+    let (section_id, tx) = match outcome {
+        Committed::Written { section, tx } => (section, tx),
+        Committed::Stale => {
+            let current = current_section(conn, plan.id, write.category)
+                .await?
+                .map_or(0, |(section, _)| section.current_revision);
+            return Err(ApiError::Conflict {
+                current_revision: current,
+            });
+        }
+    };
+    let revision = write.expected + 1;
+    entry.outcome = audit::Outcome::Permit;
+    entry.basis = audit::Code::parse(&basis.to_string()).ok();
+    entry.categories_returned.insert(write.category);
+    entry.section = Some(SectionId::from_uuid(section_id));
+    entry.revision = Some(revision);
+    match services.db.backend() {
+        // The entry is durable before the revision commits; if it cannot be written, the
+        // revision is rolled back and nothing is stored.
+        store::Backend::Postgres => {
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(error = %error, "audit entry not written; section write rolled back");
+                tx.rollback().await.map_err(db)?;
+                return Err(ApiError::AuditUnavailable);
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        // SQLite has one writer, and the audit log writes to the same database: the entry
+        // cannot be made durable while this transaction holds the write lock. So the revision
+        // commits first. If the entry then cannot be written, the caller gets
+        // `AUDIT_UNAVAILABLE` and no content, the committed revision stays (nothing is ever
+        // overwritten or deleted), and the failure is logged with section and revision so the
+        // privacy officer can reconstruct the entry; a retry with the same `expectedRevision`
+        // answers `CONFLICT`, telling the caller its write landed.
+        store::Backend::Sqlite => {
+            tx.commit().await.map_err(db)?;
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(
+                    error = %error,
+                    section_id = %section_id,
+                    revision,
+                    "audit entry not written for a committed section write"
+                );
+                return Err(ApiError::AuditUnavailable);
+            }
+        }
+    }
+    Ok(SectionView {
+        id: section_id,
+        category: write.category,
+        revision,
+        access: AccessView {
+            granted: true,
+            reason: None,
+            basis: Some(basis.to_string()),
+        },
+        content: Some(write.content),
+    })
+}
+
+/// The plan's section of this category and its current revision, if it exists.
+async fn current_section(
+    conn: &impl ConnectionTrait,
+    plan: Uuid,
+    category: Category,
+) -> Result<Option<(sections::Model, Option<section_revisions::Model>)>, ApiError> {
+    let Some(section) = sections::Entity::find()
+        .filter(sections::Column::PlanId.eq(plan))
+        .filter(sections::Column::Category.eq(category.as_str()))
+        .one(conn)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let revision = section_revisions::Entity::find()
+        .filter(section_revisions::Column::SectionId.eq(section.id))
+        .filter(section_revisions::Column::Revision.eq(section.current_revision))
+        .one(conn)
+        .await
+        .map_err(db)?;
+    Ok(Some((section, revision)))
+}
+
+enum Committed {
+    /// Written in `tx`, not yet committed: the audit entry decides.
+    Written {
+        section: Uuid,
+        tx: DatabaseTransaction,
+    },
+    /// Another writer moved the section on first; nothing was written.
+    Stale,
+}
+
+enum WriteFailure {
+    /// SQLite's write lock was busy; the transaction was rolled back and may be retried.
+    Busy(ApiError),
+    Other(ApiError),
+}
+
+fn failure(error: DbErr) -> WriteFailure {
+    // SQLite answers SQLITE_BUSY ("database is locked") when its snapshot went stale while
+    // waiting for the write lock; PostgreSQL waits on the row lock instead.
+    if error.to_string().contains("database is locked") {
+        WriteFailure::Busy(db(error))
+    } else {
+        WriteFailure::Other(db(error))
+    }
+}
+
+/// One transaction: move the section from `expected` to `expected + 1` (or create it at 1),
+/// insert the sealed revision, bump the plan's version; returned open, for the caller to commit
+/// around the audit entry. Nothing is written when the section has moved on.
+async fn commit_revision(
+    conn: &sea_orm::DatabaseConnection,
+    dek: &crypto::Dek,
+    resident: ResidentId,
+    write: &SectionWrite,
+    author: RevisionAuthor,
+    now: DateTime<Utc>,
+) -> Result<Committed, WriteFailure> {
+    let next = write.expected + 1;
+    let tx = conn.begin().await.map_err(failure)?;
+    let section_id = if write.expected == 0 {
+        let id = Uuid::now_v7();
+        let section = sections::ActiveModel {
+            id: Set(id),
+            plan_id: Set(write.plan),
+            category: Set(write.category.as_str().to_owned()),
+            current_revision: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match sections::Entity::insert(section)
+            .exec_without_returning(&tx)
+            .await
+        {
+            Ok(_) => id,
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                tx.rollback().await.map_err(failure)?;
+                return Ok(Committed::Stale);
+            }
+            Err(error) => return Err(failure(error)),
+        }
+    } else {
+        // The UPDATE comes first so that SQLite takes its write lock (waiting on the busy
+        // timeout) before this transaction reads anything: a read first would pin a snapshot
+        // that another writer's commit makes stale.
+        let moved = sections::Entity::update_many()
+            .col_expr(sections::Column::CurrentRevision, Expr::value(next))
+            .col_expr(sections::Column::UpdatedAt, Expr::value(now))
+            .filter(sections::Column::PlanId.eq(write.plan))
+            .filter(sections::Column::Category.eq(write.category.as_str()))
+            .filter(sections::Column::CurrentRevision.eq(write.expected))
+            .exec(&tx)
+            .await
+            .map_err(failure)?;
+        if moved.rows_affected == 0 {
+            tx.rollback().await.map_err(failure)?;
+            return Ok(Committed::Stale);
+        }
+        let Some(section) = sections::Entity::find()
+            .filter(sections::Column::PlanId.eq(write.plan))
+            .filter(sections::Column::Category.eq(write.category.as_str()))
+            .one(&tx)
+            .await
+            .map_err(failure)?
+        else {
+            return Err(WriteFailure::Other(ApiError::Internal(
+                store::StoreError::Corrupt("updated section vanished".into()),
+            )));
+        };
+        section.id
+    };
+    let revision =
+        sealed::seal_revision(dek, resident, section_id, next, &write.content, author, now)
+            .map_err(|error| WriteFailure::Other(error.into()))?;
+    section_revisions::Entity::insert(revision)
+        .exec_without_returning(&tx)
+        .await
+        .map_err(failure)?;
+    plans::Entity::update_many()
+        .col_expr(
+            plans::Column::Version,
+            Expr::col(plans::Column::Version).add(1),
+        )
+        .col_expr(plans::Column::UpdatedAt, Expr::value(now))
+        .filter(plans::Column::Id.eq(write.plan))
+        .exec(&tx)
+        .await
+        .map_err(failure)?;
+    Ok(Committed::Written {
+        section: section_id,
+        tx,
+    })
+}

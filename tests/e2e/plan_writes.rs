@@ -1,0 +1,389 @@
+//! Writing plan sections through `/graphql` as the demo network's partner systems do, with real
+//! tokens: the wijkteam writes and reads back; a stale revision is refused with `CONFLICT`; of
+//! two concurrent writers exactly one wins and no revision is lost or duplicated; bad input and a
+//! write the policy refuses leave the revisions untouched; every write is in the audit log.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use testkit::TestDb;
+
+use crate::wijkhub;
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+const WRITE: &str = "mutation($input: WriteSectionInput!) { writeSection(input: $input) { \
+                     section { id category revision access { granted basis } content } } }";
+
+struct Demo {
+    base: String,
+    credentials: Value,
+    http: reqwest::Client,
+}
+
+impl Demo {
+    async fn token(&self, client_id: &str) -> String {
+        let client = self.credentials["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|client| client["client_id"] == client_id)
+            .unwrap_or_else(|| panic!("no demo client {client_id}"));
+        let response: Value = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(client_id, client["client_secret"].as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn graphql(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .header("Wijkhub-Purpose", "support")
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn write(
+        &self,
+        token: &str,
+        plan: &str,
+        category: &str,
+        content: &str,
+        expected: i64,
+    ) -> Value {
+        let input = json!({
+            "planId": plan, "category": category, "content": content, "expectedRevision": expected
+        });
+        self.graphql(token, WRITE, json!({ "input": input })).await
+    }
+
+    /// The current revision and content of one section, as the caller reads it.
+    async fn read(&self, token: &str, plan: &str, category: &str) -> Option<(i64, Value)> {
+        let query = "query($id: ID!) { plan(id: $id) { sections { category revision content } } }";
+        let response = self.graphql(token, query, json!({ "id": plan })).await;
+        response["data"]["plan"]["sections"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no plan: {response}"))
+            .iter()
+            .find(|section| section["category"] == category)
+            .map(|section| {
+                (
+                    section["revision"].as_i64().unwrap(),
+                    section["content"].clone(),
+                )
+            })
+    }
+}
+
+fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {response}"))
+}
+
+/// Every stored revision number of one category of the demo's first plan, in order.
+async fn revisions(conn: &DatabaseConnection, category: &str) -> Vec<i64> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            format!(
+                "SELECT r.revision AS revision FROM section_revisions r \
+                 JOIN sections s ON s.id = r.section_id \
+                 WHERE s.category = '{category}' \
+                 AND s.plan_id = (SELECT id FROM plans ORDER BY id LIMIT 1) \
+                 ORDER BY r.revision"
+            ),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get::<i64>("", "revision").unwrap())
+        .collect()
+}
+
+async fn total_revisions(conn: &DatabaseConnection) -> i64 {
+    conn.query_one_raw(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM section_revisions",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
+    let hub = cli.spawn(&["serve", "--demo"]);
+    let addr = hub.listening_addr(START_TIMEOUT);
+    let credentials: Value = serde_json::from_str(
+        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let demo = Demo {
+        base: format!("http://{addr}"),
+        credentials,
+        http: reqwest::Client::new(),
+    };
+    let conn = Database::connect(db.url()).await.unwrap();
+    let plan: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let plan = plan.to_string();
+
+    // The wijkteam's own system, on its statutory task: writes her story anew, reads it back.
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let (story_revision, _) = demo.read(&wijkteam, &plan, "story").await.unwrap();
+    let response = demo
+        .write(
+            &wijkteam,
+            &plan,
+            "story",
+            "Johanna woont sinds maart\tweer thuis.\n",
+            story_revision,
+        )
+        .await;
+    let section = &response["data"]["writeSection"]["section"];
+    assert_eq!(section["revision"], story_revision + 1, "{response}");
+    assert!(
+        section["access"]["basis"]
+            .as_str()
+            .unwrap()
+            .starts_with("statutory:"),
+        "{response}"
+    );
+    let (revision, content) = demo.read(&wijkteam, &plan, "story").await.unwrap();
+    assert_eq!(revision, story_revision + 1);
+    assert_eq!(content, "Johanna woont sinds maart\tweer thuis.\n");
+    let history = revisions(&conn, "story").await;
+    assert_eq!(history, (1..=story_revision + 1).collect::<Vec<_>>());
+
+    // A writer that read before that write: refused, told the current revision, nothing written.
+    let stale = demo
+        .write(&wijkteam, &plan, "story", "verouderd", story_revision)
+        .await;
+    assert_eq!(error_code(&stale), "CONFLICT", "{stale}");
+    assert_eq!(
+        stale["errors"][0]["extensions"]["currentRevision"],
+        story_revision + 1
+    );
+    assert_eq!(revisions(&conn, "story").await, history);
+
+    // Two writers with the same expected revision at once: exactly one wins.
+    let expected = story_revision + 1;
+    let (first, second) = tokio::join!(
+        demo.write(&wijkteam, &plan, "story", "eerste", expected),
+        demo.write(&wijkteam, &plan, "story", "tweede", expected),
+    );
+    let won: Vec<&Value> = [&first, &second]
+        .into_iter()
+        .filter(|response| response["errors"].is_null())
+        .collect();
+    assert_eq!(won.len(), 1, "{first}\n{second}");
+    let lost = if first["errors"].is_null() {
+        &second
+    } else {
+        &first
+    };
+    assert_eq!(error_code(lost), "CONFLICT", "{lost}");
+    assert_eq!(
+        lost["errors"][0]["extensions"]["currentRevision"],
+        expected + 1
+    );
+    assert_eq!(
+        revisions(&conn, "story").await,
+        (1..=expected + 1).collect::<Vec<_>>(),
+        "no revision lost or duplicated"
+    );
+    let (_, content) = demo.read(&wijkteam, &plan, "story").await.unwrap();
+    assert_eq!(
+        content,
+        won[0]["data"]["writeSection"]["section"]["content"]
+    );
+
+    // A section that does not exist yet, created by two writers at once: one creates it.
+    let missing = [
+        "finances",
+        "network",
+        "safety",
+        "actions",
+        "agreements",
+        "goals",
+    ];
+    let mut new_category = None;
+    for category in missing {
+        if demo.read(&wijkteam, &plan, category).await.is_none() {
+            new_category = Some(category);
+            break;
+        }
+    }
+    let new_category = new_category.expect("the demo plan lacks some category");
+    let (first, second) = tokio::join!(
+        demo.write(&wijkteam, &plan, new_category, "eerste", 0),
+        demo.write(&wijkteam, &plan, new_category, "tweede", 0),
+    );
+    let n_won = [&first, &second]
+        .iter()
+        .filter(|response| response["errors"].is_null())
+        .count();
+    assert_eq!(n_won, 1, "{first}\n{second}");
+    let lost = if first["errors"].is_null() {
+        &second
+    } else {
+        &first
+    };
+    assert_eq!(error_code(lost), "CONFLICT", "{lost}");
+    assert_eq!(lost["errors"][0]["extensions"]["currentRevision"], 1);
+    assert_eq!(revisions(&conn, new_category).await, vec![1]);
+
+    // Bad input: refused, nothing written.
+    let before = total_revisions(&conn).await;
+    let current = expected + 1;
+    let too_long = "a".repeat(64 * 1024 + 1);
+    let cases: [(&str, &str, i64); 5] = [
+        ("hobbies", "tekst", current),
+        ("story", &too_long, current),
+        ("story", "bel\u{7}", current),
+        ("story", "regel\r\n", current),
+        ("story", "tekst", -1),
+    ];
+    for (category, content, expected) in cases {
+        let response = demo
+            .write(&wijkteam, &plan, category, content, expected)
+            .await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{category} {expected}: {response}"
+        );
+    }
+    assert_eq!(total_revisions(&conn).await, before);
+
+    // The welfare organisation may read her story, but never write her health section; a
+    // provider with no care relation learns nothing, not even that the plan exists.
+    let welzijn = demo.token("welzijn-noordwest").await;
+    let health = revisions(&conn, "health").await;
+    let refused = demo
+        .write(
+            &welzijn,
+            &plan,
+            "health",
+            "niet toegestaan",
+            *health.last().unwrap_or(&0),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let kompas = demo.token("ggz-kompas").await;
+    let unknown = demo
+        .write(&kompas, &plan, "story", "niet toegestaan", current)
+        .await;
+    assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
+    assert_eq!(total_revisions(&conn).await, before);
+    assert_eq!(revisions(&conn, "health").await, health);
+
+    // A mutation never runs over GET.
+    let mutation = format!(
+        "mutation {{ writeSection(input: {{planId: \"{plan}\", category: \"story\", \
+         content: \"via get\", expectedRevision: {current}}}) {{ section {{ revision }} }} }}"
+    );
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/graphql", demo.base),
+        &[("query", mutation.as_str())],
+    )
+    .unwrap();
+    let get = demo
+        .http
+        .get(url)
+        .bearer_auth(&wijkteam)
+        .header("Wijkhub-Purpose", "support")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(total_revisions(&conn).await, before);
+
+    // Every write is in the audit log: the permitted ones with section, revision and basis,
+    // the refused ones with their reason.
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT outcome, revision, categories_returned, categories_denied, purpose, basis, \
+             reason FROM audit_entries WHERE action = 'resident.write' ORDER BY occurred_at_us",
+        ))
+        .await
+        .unwrap();
+    let writes: Vec<(String, Option<i64>, String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "outcome").unwrap(),
+                row.try_get("", "revision").unwrap(),
+                row.try_get("", "categories_returned").unwrap(),
+                row.try_get("", "categories_denied").unwrap(),
+            )
+        })
+        .collect();
+    let permits: Vec<_> = writes
+        .iter()
+        .filter(|(outcome, ..)| outcome == "permit")
+        .collect();
+    assert_eq!(permits.len(), 3, "{writes:?}");
+    assert_eq!(
+        permits[0],
+        &(
+            "permit".to_owned(),
+            Some(story_revision + 1),
+            "story".to_owned(),
+            String::new()
+        )
+    );
+    assert!(
+        rows.iter()
+            .filter(|row| row.try_get::<String>("", "outcome").unwrap() == "permit")
+            .all(|row| row
+                .try_get::<Option<String>>("", "basis")
+                .unwrap()
+                .is_some_and(|basis| basis.starts_with("statutory:"))),
+        "{writes:?}"
+    );
+    let denied: Vec<_> = writes
+        .iter()
+        .filter(|(outcome, ..)| outcome == "deny")
+        .collect();
+    assert_eq!(denied.len(), 2, "{writes:?}");
+    assert_eq!(denied[0].3, "health");
+    conn.close().await.unwrap();
+
+    hub.terminate();
+    let stopped = hub.wait(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    let verified = cli.run(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", verified.stdout);
+}
