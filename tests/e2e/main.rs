@@ -8,6 +8,7 @@
 
 mod audit;
 mod cli;
+mod consents;
 mod graphql;
 mod plan_writes;
 mod plans;

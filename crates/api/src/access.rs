@@ -179,9 +179,16 @@ pub(crate) fn facts(
             care_relations.push(fact(CareParty::Member(MemberId::from_uuid(member))));
         }
     }
+    // A consent replaced by a newer version no longer counts; the history stays in the store.
+    let superseded: Vec<Uuid> = record
+        .consents
+        .iter()
+        .filter_map(|consent| consent.supersedes_id)
+        .collect();
     let consents = record
         .consents
         .iter()
+        .filter(|consent| !superseded.contains(&consent.id))
         .map(|consent| {
             let grantee = match (
                 consent.grantee_organisation_id,

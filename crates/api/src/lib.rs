@@ -4,6 +4,7 @@
 
 mod access;
 mod caller;
+mod consents;
 mod context;
 mod error;
 mod plan_writes;

@@ -36,7 +36,10 @@ pub struct Query;
 
 /// Every mutation, one member per area.
 #[derive(MergedObject, Default)]
-pub struct Mutation(crate::plan_writes::PlanMutations);
+pub struct Mutation(
+    crate::plan_writes::PlanMutations,
+    crate::consents::ConsentMutations,
+);
 
 #[Object]
 impl Query {
@@ -53,6 +56,31 @@ impl Query {
         id: async_graphql::ID,
     ) -> async_graphql::Result<crate::plans::PlanView> {
         crate::plans::plan(ctx, &id)
+            .await
+            .map_err(|error| error.extend())
+    }
+
+    /// The resident's consents with their full history: every version, withdrawals with who and
+    /// when; evidence and withdrawal reason only for the wijkteam that owns the plan. Needs a care
+    /// relation and a declared purpose. Audited.
+    async fn consents(
+        &self,
+        ctx: &Context<'_>,
+        resident_id: async_graphql::ID,
+    ) -> async_graphql::Result<Vec<crate::consents::ConsentView>> {
+        crate::consents::consents(ctx, &resident_id)
+            .await
+            .map_err(|error| error.extend())
+    }
+
+    /// In plain language: which organisation may see which parts of the resident's plan, for
+    /// which purpose, until when and on what basis. Needs a care relation and a purpose. Audited.
+    async fn sharing_overview(
+        &self,
+        ctx: &Context<'_>,
+        resident_id: async_graphql::ID,
+    ) -> async_graphql::Result<Vec<crate::consents::SharingLineView>> {
+        crate::consents::sharing_overview(ctx, &resident_id)
             .await
             .map_err(|error| error.extend())
     }
