@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait, Statement};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, Statement,
+};
 use serde_json::{Value, json};
 use testkit::TestDb;
 
@@ -18,6 +20,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bram Willems is the demo's twelfth resident (index 11): no consent yet, a care relation with
 /// Stichting Buurtkracht.
 const BRAM: u64 = 11;
+/// Noah de Wit (10, two parents registered) and Sara Yilmaz (14, her mother registered).
+const NOAH: u64 = 20;
+const SARA: u64 = 21;
 
 struct Demo {
     base: String,
@@ -393,6 +398,44 @@ async fn the_coach_records_and_withdraws_consent() {
         .graphql(&Auth::Bearer(&horizon), CONSENTS, json!({ "id": resident }))
         .await;
     assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
+
+    // The age rules: Noah is 10, so only his parents give consent; Sara is 14, so she and her
+    // mother give it together. Either alone, or Noah joining in, is the wrong person.
+    for (index, by_resident, by_representative) in [(NOAH, true, true), (SARA, false, true)] {
+        let resident: uuid::Uuid = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT resident_id FROM plans ORDER BY id LIMIT 1 OFFSET {index}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "resident_id")
+            .unwrap();
+        let representative = store::entity::representatives::Entity::find()
+            .filter(store::entity::representatives::Column::ResidentId.eq(resident))
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut minor = input.clone();
+        minor["residentId"] = json!(resident.to_string());
+        minor["givenByResident"] = json!(by_resident);
+        minor["givenByRepresentativeIds"] = if by_representative {
+            json!([representative.id.to_string()])
+        } else {
+            json!([])
+        };
+        let response = demo
+            .graphql(&coach, RECORD, json!({ "input": minor }))
+            .await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{index}: {response}"
+        );
+        assert!(response.to_string().contains("wrong person"), "{response}");
+    }
 
     // One consent row written in all; the audit log holds the recording and the withdrawal.
     assert_eq!(
