@@ -387,3 +387,107 @@ async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
     let verified = cli.run(&["audit", "verify"]);
     assert!(verified.status.success(), "{}", verified.stdout);
 }
+
+#[tokio::test]
+async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
+    let hub = cli.spawn(&["serve", "--demo"]);
+    let addr = hub.listening_addr(START_TIMEOUT);
+    let credentials: Value = serde_json::from_str(
+        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let demo = Demo {
+        base: format!("http://{addr}"),
+        credentials,
+        http: reqwest::Client::new(),
+    };
+    let conn = Database::connect(db.url()).await.unwrap();
+    let plan: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let plan = plan.to_string();
+    let set = "mutation($input: SetPlanStatusInput!) { setPlanStatus(input: $input) { \
+               plan { id status version } } }";
+    let input = |status: &str, version: i64| json!({ "input": { "planId": plan, "status": status, "expectedVersion": version } });
+
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let read = demo
+        .graphql(
+            &wijkteam,
+            "query($id: ID!) { plan(id: $id) { version } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let version = read["data"]["plan"]["version"].as_i64().unwrap();
+
+    let response = demo.graphql(&wijkteam, set, input("closed", version)).await;
+    let changed = &response["data"]["setPlanStatus"]["plan"];
+    assert_eq!(changed["status"], "closed", "{response}");
+    assert_eq!(changed["version"], version + 1, "{response}");
+
+    // Against the version read before that change: refused, told the current version.
+    let stale = demo.graphql(&wijkteam, set, input("active", version)).await;
+    assert_eq!(error_code(&stale), "CONFLICT", "{stale}");
+    assert_eq!(
+        stale["errors"][0]["extensions"]["currentVersion"],
+        version + 1
+    );
+
+    // Bad input, and a partner whose access rests on consent: nothing changes.
+    for (status, expected) in [("archived", version + 1), ("active", -1)] {
+        let response = demo.graphql(&wijkteam, set, input(status, expected)).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+    let welzijn = demo.token("welzijn-noordwest").await;
+    let refused = demo
+        .graphql(&welzijn, set, input("active", version + 1))
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let kompas = demo.token("ggz-kompas").await;
+    let unknown = demo
+        .graphql(&kompas, set, input("active", version + 1))
+        .await;
+    assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
+
+    let (status, current): (String, i64) = {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT status, version FROM plans ORDER BY id LIMIT 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get("", "status").unwrap(),
+            row.try_get("", "version").unwrap(),
+        )
+    };
+    assert_eq!((status.as_str(), current), ("closed", version + 1));
+    let n_permits: i64 = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM audit_entries \
+             WHERE action = 'resident.write' AND outcome = 'permit'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "n")
+        .unwrap();
+    assert_eq!(n_permits, 1);
+    conn.close().await.unwrap();
+    hub.terminate();
+    let stopped = hub.wait(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+}

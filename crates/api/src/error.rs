@@ -23,6 +23,10 @@ pub enum ApiError {
     /// in `extensions.currentRevision`.
     #[error("conflict: the object changed since you read it; read it again")]
     Conflict { current_revision: i64 },
+    /// A plan change against a stale version: nothing was written. The current version goes in
+    /// `extensions.currentVersion`.
+    #[error("conflict: the object changed since you read it; read it again")]
+    VersionConflict { current_version: i64 },
     /// The input breaks a documented rule; nothing was written. The text names the rule, never
     /// echoes the input.
     #[error("bad input: {0}")]
@@ -60,7 +64,7 @@ impl ApiError {
             ApiError::PurposeRequired => "PURPOSE_REQUIRED",
             ApiError::NotFound => "NOT_FOUND",
             ApiError::Forbidden => "FORBIDDEN",
-            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::Conflict { .. } | ApiError::VersionConflict { .. } => "CONFLICT",
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ApiError::Internal(_) | ApiError::Crypto(_) | ApiError::Unavailable => "INTERNAL",
@@ -76,6 +80,7 @@ impl ErrorExtensions for ApiError {
             | ApiError::NotFound
             | ApiError::Forbidden
             | ApiError::Conflict { .. }
+            | ApiError::VersionConflict { .. }
             | ApiError::BadUserInput(_)
             | ApiError::AuditUnavailable => {}
             ApiError::Internal(source) => tracing::error!(error = %source, "store failure"),
@@ -87,6 +92,9 @@ impl ErrorExtensions for ApiError {
             ext.set("code", code);
             if let ApiError::Conflict { current_revision } = self {
                 ext.set("currentRevision", *current_revision);
+            }
+            if let ApiError::VersionConflict { current_version } = self {
+                ext.set("currentVersion", *current_version);
             }
         })
     }

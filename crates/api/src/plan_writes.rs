@@ -60,6 +60,170 @@ impl PlanMutations {
             .map(|section| WriteSectionPayload { section })
             .map_err(|error| error.extend())
     }
+
+    /// Moves a plan to `draft`, `active` or `closed`. `expectedVersion` is the plan's version as
+    /// the caller last read it; if the plan has changed since, nothing is written and the answer
+    /// is `CONFLICT` with `extensions.currentVersion`. Only the wijkteam that owns the plan, on
+    /// its statutory task, with a purpose. Audited.
+    async fn set_plan_status(
+        &self,
+        ctx: &Context<'_>,
+        input: SetPlanStatusInput,
+    ) -> async_graphql::Result<SetPlanStatusPayload> {
+        use async_graphql::ErrorExtensions;
+        let result = async {
+            let plan_id = set_plan_status(ctx, input).await?;
+            crate::plans::plan(ctx, &ID(plan_id.to_string())).await
+        };
+        result
+            .await
+            .map(|plan| SetPlanStatusPayload { plan })
+            .map_err(|error| error.extend())
+    }
+}
+
+/// A plan's new status.
+#[derive(InputObject)]
+pub struct SetPlanStatusInput {
+    pub plan_id: ID,
+    /// `draft`, `active` or `closed`.
+    pub status: String,
+    /// The plan's version as the caller last read it.
+    pub expected_version: i64,
+}
+
+/// The plan as changed, read back as the caller may see it.
+#[derive(SimpleObject)]
+pub struct SetPlanStatusPayload {
+    pub plan: crate::plans::PlanView,
+}
+
+/// `setPlanStatus`: the resolver; answers the plan's id, to be read back by `plan(id)`.
+///
+/// The status is the plan as a whole, not one category: only the owning wijkteam may change it,
+/// asked of the policy as a write of the plan's `story` on a statutory basis (a consent never
+/// covers it).
+pub(crate) async fn set_plan_status(
+    ctx: &Context<'_>,
+    input: SetPlanStatusInput,
+) -> Result<Uuid, ApiError> {
+    let caller = crate::caller(ctx)?;
+    let purpose = context::purpose(ctx)?;
+    let status = domain::PlanStatus::parse(&input.status)
+        .map_err(|_| ApiError::BadUserInput("unknown plan status"))?;
+    if input.expected_version < 0 {
+        return Err(ApiError::BadUserInput("expectedVersion is negative"));
+    }
+    let plan_id = Uuid::parse_str(input.plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let conn = services.db.conn();
+    let Loaded {
+        plan,
+        actor,
+        resident_id,
+        resident,
+        facts,
+        ..
+    } = load(ctx, plan_id).await?;
+    let request = Request {
+        action: Action::Write,
+        category: Category::Story,
+        purpose,
+        section_author: None,
+    };
+    let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
+    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
+    entry.action = audit::AuditAction::ResidentWrite;
+    entry.checks = decision
+        .checks()
+        .iter()
+        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
+        .collect();
+    let statutory = match decision.basis() {
+        Some(basis @ policy::Basis::Statutory { .. }) => Some(basis),
+        Some(policy::Basis::Consent(_) | policy::Basis::BreakGlass(_)) | None => None,
+    };
+    let Some(basis) = statutory else {
+        entry.reason = decision
+            .deny_reason()
+            .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+        if let Err(error) = services.audit.submit(entry).await {
+            tracing::error!(error = %error, "audit entry not written; plan status refused");
+            return Err(ApiError::AuditUnavailable);
+        }
+        let read = policy::decide(
+            &services.matrix,
+            &actor,
+            &Request {
+                action: Action::Read,
+                ..request
+            },
+            &resident,
+            &facts,
+            now,
+        );
+        return Err(
+            if need_to_know(decision.deny_reason()) || need_to_know(read.deny_reason()) {
+                ApiError::NotFound
+            } else {
+                ApiError::Forbidden
+            },
+        );
+    };
+    if !services.audit.is_healthy() {
+        return Err(ApiError::AuditUnavailable);
+    }
+    let tx = conn.begin().await.map_err(db)?;
+    let moved = plans::Entity::update_many()
+        .col_expr(plans::Column::Status, Expr::value(status.as_str()))
+        .col_expr(
+            plans::Column::Version,
+            Expr::col(plans::Column::Version).add(1),
+        )
+        .col_expr(plans::Column::UpdatedAt, Expr::value(now))
+        .filter(plans::Column::Id.eq(plan.id))
+        .filter(plans::Column::Version.eq(input.expected_version))
+        .exec(&tx)
+        .await
+        .map_err(db)?;
+    if moved.rows_affected == 0 {
+        tx.rollback().await.map_err(db)?;
+        let current = plans::Entity::find_by_id(plan.id)
+            .one(conn)
+            .await
+            .map_err(db)?
+            .map_or(0, |plan| plan.version);
+        return Err(ApiError::VersionConflict {
+            current_version: current,
+        });
+    }
+    entry.outcome = audit::Outcome::Permit;
+    entry.basis = audit::Code::parse(&basis.to_string()).ok();
+    // The same order as `writeSection`, for the same reasons.
+    match services.db.backend() {
+        store::Backend::Postgres => {
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(error = %error, "audit entry not written; plan status rolled back");
+                tx.rollback().await.map_err(db)?;
+                return Err(ApiError::AuditUnavailable);
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        store::Backend::Sqlite => {
+            tx.commit().await.map_err(db)?;
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(
+                    error = %error,
+                    plan_id = %plan.id,
+                    "audit entry not written for a committed plan status change"
+                );
+                return Err(ApiError::AuditUnavailable);
+            }
+        }
+    }
+    Ok(plan.id)
 }
 
 /// A new revision of a plan section.
@@ -129,39 +293,14 @@ pub(crate) async fn write_section(
     let now = Utc::now();
     let conn = services.db.conn();
 
-    let Some(plan) = plans::Entity::find_by_id(write.plan)
-        .one(conn)
-        .await
-        .map_err(db)?
-    else {
-        return Err(ApiError::NotFound);
-    };
-    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
-    let Some(record) = records.remove(&plan.resident_id) else {
-        return Err(ApiError::NotFound);
-    };
-    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
-        return Err(ApiError::NotFound);
-    }
-    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    let organisations = records::load_organisations(conn, &organisation_ids).await?;
-    let actor = actor(caller, &organisations)?;
-    let resident_id = ResidentId::from_uuid(record.resident.id);
-    let wrapped = record
-        .resident
-        .wrapped_dek
-        .as_deref()
-        .ok_or(ApiError::NotFound)?;
-    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
-    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
-    let resident = policy_resident(&record, birth_date);
-    let facts = facts(&record, &plan, &organisations)?;
+    let Loaded {
+        plan,
+        actor,
+        resident_id,
+        dek,
+        resident,
+        facts,
+    } = load(ctx, write.plan).await?;
 
     // The section's current author decides who may change it (a section written by another
     // organisation may be closed to this one).
@@ -209,19 +348,6 @@ pub(crate) async fn write_section(
             &facts,
             now,
         );
-        let need_to_know = |reason: Option<DenyReason>| {
-            matches!(
-                reason,
-                Some(
-                    DenyReason::NoCareRelation
-                        | DenyReason::OrganisationNotInNetwork
-                        | DenyReason::InactiveActor
-                        | DenyReason::InactiveOrganisation
-                        | DenyReason::NoClientRole
-                        | DenyReason::RoleOrganisationMismatch
-                )
-            )
-        };
         return Err(
             if need_to_know(reason) || need_to_know(read.deny_reason()) {
                 ApiError::NotFound
@@ -316,6 +442,79 @@ pub(crate) async fn write_section(
         },
         content: Some(write.content),
     })
+}
+
+/// What a write needs to ask the policy: the plan, the caller as an actor, the resident's key,
+/// the resident and the facts.
+struct Loaded {
+    plan: plans::Model,
+    actor: policy::Actor,
+    resident_id: ResidentId,
+    dek: std::sync::Arc<crypto::Dek>,
+    resident: policy::Resident,
+    facts: policy::Facts,
+}
+
+async fn load(ctx: &Context<'_>, plan_id: Uuid) -> Result<Loaded, ApiError> {
+    let caller = crate::caller(ctx)?;
+    let services = context::services(ctx)?;
+    let conn = services.db.conn();
+    let Some(plan) = plans::Entity::find_by_id(plan_id)
+        .one(conn)
+        .await
+        .map_err(db)?
+    else {
+        return Err(ApiError::NotFound);
+    };
+    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
+    let Some(record) = records.remove(&plan.resident_id) else {
+        return Err(ApiError::NotFound);
+    };
+    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
+        return Err(ApiError::NotFound);
+    }
+    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
+    organisation_ids.extend(
+        record
+            .consents
+            .iter()
+            .filter_map(|consent| consent.grantee_organisation_id),
+    );
+    let organisations = records::load_organisations(conn, &organisation_ids).await?;
+    let actor = actor(caller, &organisations)?;
+    let resident_id = ResidentId::from_uuid(record.resident.id);
+    let wrapped = record
+        .resident
+        .wrapped_dek
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
+    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
+    let resident = policy_resident(&record, birth_date);
+    let facts = facts(&record, &plan, &organisations)?;
+    Ok(Loaded {
+        plan,
+        actor,
+        resident_id,
+        dek,
+        resident,
+        facts,
+    })
+}
+
+/// Deny reasons that mean the caller may not know the plan exists.
+fn need_to_know(reason: Option<DenyReason>) -> bool {
+    matches!(
+        reason,
+        Some(
+            DenyReason::NoCareRelation
+                | DenyReason::OrganisationNotInNetwork
+                | DenyReason::InactiveActor
+                | DenyReason::InactiveOrganisation
+                | DenyReason::NoClientRole
+                | DenyReason::RoleOrganisationMismatch
+        )
+    )
 }
 
 /// The plan's section of this category and its current revision, if it exists.
