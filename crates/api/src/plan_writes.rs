@@ -653,3 +653,52 @@ async fn commit_revision(
         tx,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(category: &str, content: &str, expected_revision: i64, want: Result<(), &str>) {
+        let input = WriteSectionInput {
+            plan_id: ID(Uuid::now_v7().to_string()),
+            category: category.to_owned(),
+            content: content.to_owned(),
+            expected_revision,
+        };
+        let got = parse_input(input).map(|_| ()).map_err(|error| match error {
+            ApiError::BadUserInput(rule) => rule,
+            other => panic!("not a bad-input refusal: {other:?}"),
+        });
+        assert_eq!(got, want, "{category:?} {expected_revision}");
+    }
+
+    #[test]
+    fn input_rules() {
+        let largest = "a".repeat(MAX_SECTION_BYTES);
+        let too_large = "a".repeat(MAX_SECTION_BYTES + 1);
+        let cases: [(&str, &str, i64, Result<(), &str>); 8] = [
+            ("story", "twee regels\nmet\ttab", 0, Ok(())),
+            ("health", &largest, 4, Ok(())),
+            ("hobbies", "tekst", 0, Err("unknown category")),
+            ("Story", "tekst", 0, Err("unknown category")),
+            ("story", &too_large, 0, Err("content over 64 KiB")),
+            (
+                "story",
+                "regel\r\n",
+                0,
+                Err("content holds control characters other than newline and tab"),
+            ),
+            (
+                "story",
+                "nul\u{0}",
+                0,
+                Err("content holds control characters other than newline and tab"),
+            ),
+            ("story", "tekst", -1, Err("expectedRevision is negative")),
+        ];
+        for (category, content, expected_revision, want) in cases {
+            check(category, content, expected_revision, want);
+        }
+    }
+}
