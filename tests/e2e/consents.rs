@@ -1,8 +1,8 @@
 //! Recording and withdrawing consent through `/graphql`, in the network's own words: Bram tells
 //! the wijkteam coach his story once and agrees that Stichting Buurtkracht may see his story and
 //! goals for support. The coach records it; Buurtkracht's system now reads those two sections and
-//! nothing else; Bram withdraws, the coach records it, and Buurtkracht sees nothing any more
-//! (`consent-withdrawn`). The history shows both states; every bad input is refused with nothing
+//! nothing else; he narrows it to his story (a second version); he withdraws, the coach records
+//! it, and Buurtkracht sees nothing any more (`consent-withdrawn`). The history shows every state; every bad input is refused with nothing
 //! written; every step is in the audit log.
 
 use std::time::Duration;
@@ -297,7 +297,7 @@ async fn the_coach_records_and_withdraws_consent() {
     assert_eq!(recorded["version"], 1);
     assert_eq!(recorded["givenBy"], "resident");
     assert_eq!(recorded["evidence"], "Huisbezoek 23-11, notitie 2026-118");
-    let consent = recorded["id"].as_str().unwrap().to_owned();
+    let first = recorded["id"].as_str().unwrap().to_owned();
 
     // Buurtkracht now reads story and goals on that consent, and nothing else.
     let seen = demo.sections(&partner, &plan).await;
@@ -327,13 +327,38 @@ async fn the_coach_records_and_withdraws_consent() {
         .find(|line| line["organisation"] == "Stichting Buurtkracht")
         .unwrap_or_else(|| panic!("{overview}"));
     assert_eq!(line["parts"], json!(["story", "goals"]));
-    assert_eq!(line["basis"], format!("consent:{consent}"));
+    assert_eq!(line["basis"], format!("consent:{first}"));
     assert!(
         line["text"]
             .as_str()
             .unwrap()
             .contains("may see story, goals for support")
     );
+
+    // Bram changes his mind about his goals: a new version, story only; the first stays in the
+    // history and no longer counts. A version already changed cannot be changed again.
+    let mut change = input.clone();
+    change["categories"] = json!(["story"]);
+    change["supersedesId"] = json!(first);
+    let response = demo
+        .graphql(&coach, RECORD, json!({ "input": change.clone() }))
+        .await;
+    let changed = &response["data"]["recordConsent"];
+    assert_eq!(changed["version"], 2, "{response}");
+    assert_eq!(changed["status"], "current");
+    let consent = changed["id"].as_str().unwrap().to_owned();
+    let again = demo
+        .graphql(&coach, RECORD, json!({ "input": change }))
+        .await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT", "{again}");
+    assert!(again.to_string().contains("already changed"), "{again}");
+    for (category, granted, reason) in demo.sections(&partner, &plan).await {
+        match category.as_str() {
+            "story" => assert!(granted),
+            "goals" => assert_eq!(reason.as_deref(), Some("category-not-covered")),
+            _ => assert!(!granted, "{category}"),
+        }
+    }
 
     // Bram withdraws; the coach records it. A second withdrawal is refused.
     let withdrawal = json!({ "input": { "consentId": consent, "reason": "Wil het zelf regelen" } });
@@ -359,7 +384,7 @@ async fn the_coach_records_and_withdraws_consent() {
     // Buurtkracht sees nothing any more, and why.
     for (category, granted, reason) in demo.sections(&partner, &plan).await {
         assert!(!granted, "{category}");
-        if category == "story" || category == "goals" {
+        if category == "story" {
             assert_eq!(reason.as_deref(), Some("consent-withdrawn"), "{category}");
         }
     }
@@ -376,7 +401,11 @@ async fn the_coach_records_and_withdraws_consent() {
         .find(|row| row["id"] == consent.as_str())
         .unwrap();
     assert_eq!(row["status"], "withdrawn");
-    assert_eq!(row["categories"], json!(["story", "goals"]));
+    assert_eq!(row["version"], 2);
+    assert_eq!(row["categories"], json!(["story"]));
+    let original = rows.iter().find(|row| row["id"] == first.as_str()).unwrap();
+    assert_eq!(original["status"], "superseded");
+    assert_eq!(original["categories"], json!(["story", "goals"]));
     assert!(row["withdrawnAt"].is_string());
     assert_eq!(row["withdrawalReason"], "Wil het zelf regelen");
     assert_eq!(row["evidence"], "Huisbezoek 23-11, notitie 2026-118");
@@ -437,21 +466,26 @@ async fn the_coach_records_and_withdraws_consent() {
         assert!(response.to_string().contains("wrong person"), "{response}");
     }
 
-    // One consent row written in all; the audit log holds the recording and the withdrawal.
+    // Two consent rows written in all (two versions); the audit log holds both recordings and
+    // the withdrawal.
     assert_eq!(
         count(&conn, "SELECT COUNT(*) FROM consents").await,
-        consents_before + 1
+        consents_before + 2
     );
-    for action in ["consent.recorded", "consent.withdrawn"] {
+    for (action, id) in [
+        ("consent.recorded", &first),
+        ("consent.recorded", &consent),
+        ("consent.withdrawn", &consent),
+    ] {
         let permits = count(
             &conn,
             &format!(
                 "SELECT COUNT(*) FROM audit_entries WHERE action = '{action}' \
-                 AND outcome = 'permit' AND basis = 'consent:{consent}'"
+                 AND outcome = 'permit' AND basis = 'consent:{id}'"
             ),
         )
         .await;
-        assert_eq!(permits, 1, "{action}");
+        assert_eq!(permits, 1, "{action} {id}");
     }
     conn.close().await.unwrap();
 
