@@ -466,6 +466,18 @@ async fn the_coach_records_and_withdraws_consent() {
         assert!(response.to_string().contains("wrong person"), "{response}");
     }
 
+    // No audit log, no consent: the recording is refused and nothing is stored.
+    conn.execute_unprepared("ALTER TABLE audit_entries RENAME TO audit_entries_away")
+        .await
+        .unwrap();
+    let response = demo
+        .graphql(&coach, RECORD, json!({ "input": input }))
+        .await;
+    conn.execute_unprepared("ALTER TABLE audit_entries_away RENAME TO audit_entries")
+        .await
+        .unwrap();
+    assert_eq!(error_code(&response), "AUDIT_UNAVAILABLE", "{response}");
+
     // Two consent rows written in all (two versions); the audit log holds both recordings and
     // the withdrawal.
     assert_eq!(
