@@ -32,8 +32,8 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::access::{
-    actor, audit_entry, categories, codes, db, facts, policy_organisation, policy_resident,
-    purposes,
+    actor, audit_entry, categories, codes, corrupt, db, facts, policy_organisation,
+    policy_resident, purposes,
 };
 use crate::caller::{Caller, CallerId};
 use crate::context;
@@ -813,24 +813,23 @@ fn consent_fact(loaded: &Loaded, row: &consents::Model) -> Result<policy::Consen
     Ok(policy::Consent {
         id: ConsentId::from_uuid(row.id),
         resident: ResidentId::from_uuid(row.resident_id),
-        grantee: match row.grantee_organisation_id {
-            Some(id) => Grantee::Organisation {
+        grantee: match (row.grantee_organisation_id, row.grantee_kind.as_deref()) {
+            (Some(id), _) => Grantee::Organisation {
                 id: OrganisationId::from_uuid(id),
                 kind: loaded
                     .organisations
                     .get(&id)
                     .map(policy_organisation)
                     .transpose()?
-                    .map_or(OrganisationKind::Welzijn, |organisation| organisation.kind),
+                    .ok_or_else(|| corrupt(format!("consent {}: grantee missing", row.id)))?
+                    .kind,
             },
-            None => Grantee::OrganisationKind {
-                kind: row
-                    .grantee_kind
-                    .as_deref()
-                    .and_then(|kind| OrganisationKind::parse(kind).ok())
-                    .unwrap_or(OrganisationKind::Welzijn),
+            (None, Some(kind)) => Grantee::OrganisationKind {
+                kind: OrganisationKind::parse(kind)
+                    .map_err(|_| corrupt(format!("consent {}: grantee kind", row.id)))?,
                 network: domain::NetworkId::from_uuid(row.grantee_network_id),
             },
+            (None, None) => return Err(corrupt(format!("consent {}: no grantee", row.id))),
         },
         categories: categories(&row.categories, row.id)?,
         purposes: purposes(&row.purposes, row.id)?,
