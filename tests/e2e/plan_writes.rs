@@ -474,6 +474,50 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
         )
     };
     assert_eq!((status.as_str(), current), ("closed", version + 1));
+
+    // A new plan for her: the wijkteam starts one; nobody else may.
+    let resident: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT resident_id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "resident_id")
+        .unwrap();
+    let n_plans = || async {
+        conn.query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM plans",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+    };
+    let before = n_plans().await;
+    let create = "mutation($input: CreatePlanInput!) { createPlan(input: $input) { \
+                  plan { id status kind version residentId sections { category } } } }";
+    let new_plan =
+        |kind: &str| json!({ "input": { "residentId": resident.to_string(), "kind": kind } });
+    let response = demo.graphql(&wijkteam, create, new_plan("wmo")).await;
+    let created = &response["data"]["createPlan"]["plan"];
+    assert_eq!(created["status"], "draft", "{response}");
+    assert_eq!(created["kind"], "wmo", "{response}");
+    assert_eq!(created["residentId"], resident.to_string(), "{response}");
+    assert_eq!(created["sections"], json!([]), "{response}");
+    assert_eq!(n_plans().await, before + 1);
+    let bad = demo
+        .graphql(&wijkteam, create, new_plan("schuldhulp"))
+        .await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    let refused = demo.graphql(&welzijn, create, new_plan("wmo")).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let unknown = demo.graphql(&kompas, create, new_plan("wmo")).await;
+    assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
+    assert_eq!(n_plans().await, before + 1);
     let n_permits: i64 = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
@@ -485,7 +529,7 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
         .unwrap()
         .try_get("", "n")
         .unwrap();
-    assert_eq!(n_permits, 1);
+    assert_eq!(n_permits, 2);
     conn.close().await.unwrap();
     hub.terminate();
     let stopped = hub.wait(Duration::from_secs(30));

@@ -61,6 +61,24 @@ impl PlanMutations {
             .map_err(|error| error.extend())
     }
 
+    /// Starts a resident's plan (`draft`, no sections yet), owned by the caller's wijkteam.
+    /// Needs a care relation with the resident and a purpose. Audited.
+    async fn create_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePlanInput,
+    ) -> async_graphql::Result<CreatePlanPayload> {
+        use async_graphql::ErrorExtensions;
+        let result = async {
+            let plan_id = create_plan(ctx, input).await?;
+            crate::plans::plan(ctx, &ID(plan_id.to_string())).await
+        };
+        result
+            .await
+            .map(|plan| CreatePlanPayload { plan })
+            .map_err(|error| error.extend())
+    }
+
     /// Moves a plan to `draft`, `active` or `closed`. `expectedVersion` is the plan's version as
     /// the caller last read it; if the plan has changed since, nothing is written and the answer
     /// is `CONFLICT` with `extensions.currentVersion`. Only the wijkteam that owns the plan, on
@@ -79,6 +97,176 @@ impl PlanMutations {
             .await
             .map(|plan| SetPlanStatusPayload { plan })
             .map_err(|error| error.extend())
+    }
+}
+
+/// A new plan for a resident.
+#[derive(InputObject)]
+pub struct CreatePlanInput {
+    pub resident_id: ID,
+    /// The legal frame: `wmo` or `jeugd`.
+    pub kind: String,
+}
+
+/// The plan as created (a `draft` with no sections), read back as the caller may see it.
+#[derive(SimpleObject)]
+pub struct CreatePlanPayload {
+    pub plan: crate::plans::PlanView,
+}
+
+/// `createPlan`: the resolver; answers the new plan's id, to be read back by `plan(id)`.
+///
+/// A plan is owned by the wijkteam that makes it: the policy is asked as for a write of the new
+/// plan's `story` by its owner, and only a statutory basis permits (a wijkteam with a care
+/// relation with the resident). Anyone else who knows the resident gets `FORBIDDEN`; without a
+/// care relation, `NOT_FOUND`, exactly like a resident that does not exist.
+pub(crate) async fn create_plan(
+    ctx: &Context<'_>,
+    input: CreatePlanInput,
+) -> Result<Uuid, ApiError> {
+    let caller = crate::caller(ctx)?;
+    let purpose = context::purpose(ctx)?;
+    let kind = domain::PlanKind::parse(&input.kind)
+        .map_err(|_| ApiError::BadUserInput("unknown plan kind"))?;
+    let resident_uuid =
+        Uuid::parse_str(input.resident_id.as_str()).map_err(|_| ApiError::NotFound)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let conn = services.db.conn();
+    let mut records = records::load_records(conn, &[resident_uuid]).await?;
+    let Some(record) = records.remove(&resident_uuid) else {
+        return Err(ApiError::NotFound);
+    };
+    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
+        return Err(ApiError::NotFound);
+    }
+    let plan = plans::Model {
+        id: Uuid::now_v7(),
+        resident_id: resident_uuid,
+        owning_organisation_id: caller.organisation.as_uuid(),
+        coordinating_member_id: None,
+        status: domain::PlanStatus::Draft.as_str().to_owned(),
+        kind: kind.as_str().to_owned(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut organisation_ids = vec![caller.organisation.as_uuid()];
+    organisation_ids.extend(
+        record
+            .consents
+            .iter()
+            .filter_map(|consent| consent.grantee_organisation_id),
+    );
+    let organisations = records::load_organisations(conn, &organisation_ids).await?;
+    let actor = actor(caller, &organisations)?;
+    let resident_id = ResidentId::from_uuid(record.resident.id);
+    let wrapped = record
+        .resident
+        .wrapped_dek
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
+    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
+    let resident = policy_resident(&record, birth_date);
+    let facts = facts(&record, &plan, &organisations)?;
+    let request = Request {
+        action: Action::Write,
+        category: Category::Story,
+        purpose,
+        section_author: None,
+    };
+    let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
+    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
+    entry.action = audit::AuditAction::ResidentWrite;
+    entry.checks = decision
+        .checks()
+        .iter()
+        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
+        .collect();
+    let Some(basis) = statutory(decision.basis()) else {
+        entry.plan = None;
+        entry.reason = decision
+            .deny_reason()
+            .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+        if let Err(error) = services.audit.submit(entry).await {
+            tracing::error!(error = %error, "audit entry not written; plan creation refused");
+            return Err(ApiError::AuditUnavailable);
+        }
+        // Need to know, asked directly: there is no plan yet whose sections a read could ask
+        // about, so the caller's own care relation with the resident decides.
+        let caller_member = match caller.id {
+            CallerId::Member(id) => Some(id),
+            CallerId::Client(_) => None,
+        };
+        let knows_resident = facts
+            .care_relations
+            .iter()
+            .any(|relation| match relation.party {
+                policy::CareParty::Organisation(organisation) => {
+                    organisation == caller.organisation
+                }
+                policy::CareParty::Member(member) => Some(member) == caller_member,
+            });
+        return Err(if need_to_know(decision.deny_reason()) || !knows_resident {
+            ApiError::NotFound
+        } else {
+            ApiError::Forbidden
+        });
+    };
+    if !services.audit.is_healthy() {
+        return Err(ApiError::AuditUnavailable);
+    }
+    let tx = conn.begin().await.map_err(db)?;
+    plans::Entity::insert(plans::ActiveModel::from(plan.clone()))
+        .exec_without_returning(&tx)
+        .await
+        .map_err(db)?;
+    entry.outcome = audit::Outcome::Permit;
+    entry.basis = audit::Code::parse(&basis.to_string()).ok();
+    commit_audited(services, tx, entry, plan.id).await?;
+    Ok(plan.id)
+}
+
+/// Commits a write's transaction and makes its audit entry durable, in the order the backend
+/// allows (see `writeSection` in `docs/API.md`): on PostgreSQL the entry first and the write
+/// rolled back if it fails; on SQLite, one writer at a time, the write first.
+async fn commit_audited(
+    services: &context::Services,
+    tx: DatabaseTransaction,
+    entry: audit::NewEntry,
+    plan: Uuid,
+) -> Result<(), ApiError> {
+    match services.db.backend() {
+        store::Backend::Postgres => {
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(error = %error, "audit entry not written; plan write rolled back");
+                tx.rollback().await.map_err(db)?;
+                return Err(ApiError::AuditUnavailable);
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        store::Backend::Sqlite => {
+            tx.commit().await.map_err(db)?;
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(
+                    error = %error,
+                    plan_id = %plan,
+                    "audit entry not written for a committed plan write"
+                );
+                return Err(ApiError::AuditUnavailable);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Only the owning wijkteam's legal task permits changing a plan as a whole.
+fn statutory(basis: Option<policy::Basis>) -> Option<policy::Basis> {
+    match basis {
+        Some(basis @ policy::Basis::Statutory { .. }) => Some(basis),
+        Some(policy::Basis::Consent(_) | policy::Basis::BreakGlass(_)) | None => None,
     }
 }
 
@@ -141,11 +329,7 @@ pub(crate) async fn set_plan_status(
         .iter()
         .filter_map(|check| audit::Code::parse(check.as_str()).ok())
         .collect();
-    let statutory = match decision.basis() {
-        Some(basis @ policy::Basis::Statutory { .. }) => Some(basis),
-        Some(policy::Basis::Consent(_) | policy::Basis::BreakGlass(_)) | None => None,
-    };
-    let Some(basis) = statutory else {
+    let Some(basis) = statutory(decision.basis()) else {
         entry.reason = decision
             .deny_reason()
             .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
@@ -201,28 +385,7 @@ pub(crate) async fn set_plan_status(
     }
     entry.outcome = audit::Outcome::Permit;
     entry.basis = audit::Code::parse(&basis.to_string()).ok();
-    // The same order as `writeSection`, for the same reasons.
-    match services.db.backend() {
-        store::Backend::Postgres => {
-            if let Err(error) = services.audit.submit(entry).await {
-                tracing::error!(error = %error, "audit entry not written; plan status rolled back");
-                tx.rollback().await.map_err(db)?;
-                return Err(ApiError::AuditUnavailable);
-            }
-            tx.commit().await.map_err(db)?;
-        }
-        store::Backend::Sqlite => {
-            tx.commit().await.map_err(db)?;
-            if let Err(error) = services.audit.submit(entry).await {
-                tracing::error!(
-                    error = %error,
-                    plan_id = %plan.id,
-                    "audit entry not written for a committed plan status change"
-                );
-                return Err(ApiError::AuditUnavailable);
-            }
-        }
-    }
+    commit_audited(services, tx, entry, plan.id).await?;
     Ok(plan.id)
 }
 
