@@ -4,19 +4,24 @@
 //! resident data.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use crypto::Dek;
 use domain::{
     CareRelationId, CareRelationKind, Category, ConsentId, MemberId, NetworkId, ObjectionId,
     ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId,
 };
+use policy::DenyReason;
 use policy::{
     Actor, CareParty, CareRelation, CategorySet, ClientActor, ClientScopes, Consent, Facts,
     Grantee, MemberActor, Objection, Organisation, OrganisationScope, PlanFacts, PurposeSet,
     RepresentativeId, Resident,
 };
-use store::entity::plans;
-use store::records::{OrganisationRecord, ResidentRecord};
+use sea_orm::EntityTrait;
+use store::entity::{consents, plans};
+use store::records::{self, OrganisationRecord, ResidentRecord};
+use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -189,33 +194,7 @@ pub(crate) fn facts(
         .consents
         .iter()
         .filter(|consent| !superseded.contains(&consent.id))
-        .map(|consent| {
-            let grantee = match (
-                consent.grantee_organisation_id,
-                consent.grantee_kind.as_deref(),
-            ) {
-                (Some(id), _) => Grantee::Organisation {
-                    id: OrganisationId::from_uuid(id),
-                    kind: kind_of(id)?,
-                },
-                (None, Some(kind)) => Grantee::OrganisationKind {
-                    kind: OrganisationKind::parse(kind)
-                        .map_err(|_| corrupt(format!("consent {}: grantee kind", consent.id)))?,
-                    network: NetworkId::from_uuid(consent.grantee_network_id),
-                },
-                (None, None) => return Err(corrupt(format!("consent {}: no grantee", consent.id))),
-            };
-            Ok(Consent {
-                id: ConsentId::from_uuid(consent.id),
-                resident: ResidentId::from_uuid(consent.resident_id),
-                grantee,
-                categories: categories(&consent.categories, consent.id)?,
-                purposes: purposes(&consent.purposes, consent.id)?,
-                valid_from: consent.valid_from,
-                valid_until: consent.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC),
-                withdrawn_at: consent.withdrawn_at,
-            })
-        })
+        .map(|consent| consent_fact(consent, organisations))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let objections = record
         .objections
@@ -261,4 +240,195 @@ pub(crate) fn purposes(json: &serde_json::Value, row: Uuid) -> Result<PurposeSet
 
 pub(crate) fn codes(json: &serde_json::Value, row: Uuid) -> Result<Vec<String>, ApiError> {
     serde_json::from_value(json.clone()).map_err(|_| corrupt(format!("row {row}: code list")))
+}
+
+/// One stored consent as the policy's fact.
+pub(crate) fn consent_fact(
+    consent: &consents::Model,
+    organisations: &HashMap<Uuid, OrganisationRecord>,
+) -> Result<Consent, ApiError> {
+    let grantee = match (
+        consent.grantee_organisation_id,
+        consent.grantee_kind.as_deref(),
+    ) {
+        (Some(id), _) => Grantee::Organisation {
+            id: OrganisationId::from_uuid(id),
+            kind: organisations
+                .get(&id)
+                .map(policy_organisation)
+                .transpose()?
+                .ok_or_else(|| corrupt(format!("consent {}: grantee missing", consent.id)))?
+                .kind,
+        },
+        (None, Some(kind)) => Grantee::OrganisationKind {
+            kind: OrganisationKind::parse(kind)
+                .map_err(|_| corrupt(format!("consent {}: grantee kind", consent.id)))?,
+            network: NetworkId::from_uuid(consent.grantee_network_id),
+        },
+        (None, None) => return Err(corrupt(format!("consent {}: no grantee", consent.id))),
+    };
+    Ok(Consent {
+        id: ConsentId::from_uuid(consent.id),
+        resident: ResidentId::from_uuid(consent.resident_id),
+        grantee,
+        categories: categories(&consent.categories, consent.id)?,
+        purposes: purposes(&consent.purposes, consent.id)?,
+        valid_from: consent.valid_from,
+        valid_until: consent.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC),
+        withdrawn_at: consent.withdrawn_at,
+    })
+}
+
+/// Deny reasons that mean the caller may not know the resident or plan exists: such a refusal
+/// answers exactly like a missing object (`NOT_FOUND`).
+pub(crate) fn need_to_know(reason: Option<DenyReason>) -> bool {
+    matches!(
+        reason,
+        Some(
+            DenyReason::NoCareRelation
+                | DenyReason::OrganisationNotInNetwork
+                | DenyReason::InactiveActor
+                | DenyReason::InactiveOrganisation
+                | DenyReason::NoClientRole
+                | DenyReason::RoleOrganisationMismatch
+        )
+    )
+}
+
+/// A resident and one of their plans as one request sees them: the stored record, the caller
+/// as the policy's actor, the resident's data key, and the policy's resident and facts.
+pub(crate) struct Subject {
+    pub(crate) record: ResidentRecord,
+    pub(crate) plan: plans::Model,
+    /// The caller's, the plan owner's, every consent grantee's and every care relation's
+    /// organisation, with their networks.
+    pub(crate) organisations: HashMap<Uuid, OrganisationRecord>,
+    pub(crate) actor: Actor,
+    pub(crate) resident_id: ResidentId,
+    pub(crate) dek: Arc<Dek>,
+    pub(crate) resident: Resident,
+    pub(crate) facts: Facts,
+    /// The caller's organisation owns the plan (the wijkteam on its statutory task).
+    pub(crate) caller_owns_plan: bool,
+}
+
+/// The subject of a request about plan `plan_id`; `NOT_FOUND` for no plan or an erased
+/// resident.
+pub(crate) async fn plan_subject(
+    services: &context::Services,
+    caller: &Caller,
+    plan_id: Uuid,
+) -> Result<Subject, ApiError> {
+    let conn = services.db.conn();
+    let plan = plans::Entity::find_by_id(plan_id)
+        .one(conn)
+        .await
+        .map_err(db)?
+        .ok_or(ApiError::NotFound)?;
+    let record = active_record(services, plan.resident_id).await?;
+    subject(services, caller, record, plan, &[]).await
+}
+
+/// The subject of a request about resident `resident` and their open plan (else their first);
+/// `NOT_FOUND` for no resident, an erased one, or one without a plan. `extra_organisations` are
+/// loaded too (e.g. the grantee of a consent being recorded).
+pub(crate) async fn resident_subject(
+    services: &context::Services,
+    caller: &Caller,
+    resident: Uuid,
+    extra_organisations: &[Uuid],
+) -> Result<Subject, ApiError> {
+    let record = active_record(services, resident).await?;
+    let plan = record
+        .plans
+        .iter()
+        .find(|plan| plan.status != domain::PlanStatus::Closed.as_str())
+        .or_else(|| record.plans.first())
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
+    subject(services, caller, record, plan, extra_organisations).await
+}
+
+pub(crate) async fn active_record(
+    services: &context::Services,
+    resident: Uuid,
+) -> Result<ResidentRecord, ApiError> {
+    let record = records::load_records(services.db.conn(), &[resident])
+        .await?
+        .remove(&resident)
+        .ok_or(ApiError::NotFound)?;
+    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(record)
+}
+
+/// The subject of a request about `plan` of the resident `record`; the plan need not be stored
+/// yet (`createPlan` asks about the plan it is about to make).
+pub(crate) async fn subject(
+    services: &context::Services,
+    caller: &Caller,
+    record: ResidentRecord,
+    plan: plans::Model,
+    extra_organisations: &[Uuid],
+) -> Result<Subject, ApiError> {
+    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
+    organisation_ids.extend(
+        record
+            .consents
+            .iter()
+            .filter_map(|consent| consent.grantee_organisation_id),
+    );
+    organisation_ids.extend(
+        record
+            .care_relations
+            .iter()
+            .map(|relation| relation.organisation_id),
+    );
+    organisation_ids.extend_from_slice(extra_organisations);
+    let organisations = records::load_organisations(services.db.conn(), &organisation_ids).await?;
+    let actor = actor(caller, &organisations)?;
+    let resident_id = ResidentId::from_uuid(record.resident.id);
+    let wrapped = record
+        .resident
+        .wrapped_dek
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
+    // Only the birth date: the policy's age rules need it; nothing else is decrypted here.
+    let birth_date = sealed::open_birth_date(&dek, &record.resident)?;
+    let resident = policy_resident(&record, birth_date);
+    let facts = facts(&record, &plan, &organisations)?;
+    let caller_owns_plan = plan.owning_organisation_id == caller.organisation.as_uuid();
+    Ok(Subject {
+        record,
+        plan,
+        organisations,
+        actor,
+        resident_id,
+        dek,
+        resident,
+        facts,
+        caller_owns_plan,
+    })
+}
+
+impl Subject {
+    /// Need to know: a care relation valid now links the caller's organisation (or the member
+    /// themself) to the resident, and the organisation takes part in the resident's network.
+    pub(crate) fn caller_knows_resident(&self, caller: &Caller, now: DateTime<Utc>) -> bool {
+        let organisation = caller.organisation;
+        let in_network = self
+            .organisations
+            .get(&organisation.as_uuid())
+            .is_some_and(|record| record.networks.contains(&self.record.resident.network_id));
+        in_network
+            && self.facts.care_relations.iter().any(|relation| {
+                relation.valid_at(now)
+                    && match relation.party {
+                        CareParty::Organisation(id) => id == organisation,
+                        CareParty::Member(id) => caller.id == CallerId::Member(id),
+                    }
+            })
+    }
 }

@@ -8,32 +8,26 @@
 //! care relation with the resident — the owning wijkteam documents consent on its statutory task.
 //! A caller without a care relation learns nothing (`NOT_FOUND`).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use crypto::Dek;
-use domain::{
-    Category, ConsentId, EvidenceKind, MemberId, OrganisationId, OrganisationKind, Purpose,
-    ResidentId, Role,
-};
+use domain::{Category, EvidenceKind, MemberId, OrganisationKind, Purpose, Role};
 use policy::{
-    Actor, CareParty, ConsentDraft, Evidence, Facts, Giver, Grantee, GranteeDraft,
-    RepresentativeId, Resident, WithdrawalDraft,
+    ConsentDraft, Evidence, Giver, Grantee, GranteeDraft, RepresentativeId, WithdrawalDraft,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use store::entity::{consents, plans};
-use store::records::{self, OrganisationRecord, ResidentRecord};
+use store::entity::consents;
+use store::records::{self};
 use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
 use crate::access::{
-    actor, audit_entry, categories, codes, corrupt, db, facts, policy_organisation,
-    policy_resident, purposes,
+    Subject, audit_entry, categories, codes, consent_fact, db, policy_organisation, purposes,
+    resident_subject,
 };
 use crate::caller::{Caller, CallerId};
 use crate::context;
@@ -165,109 +159,14 @@ impl ConsentMutations {
     }
 }
 
-/// Everything about a resident one of these resolvers needs.
-struct Loaded {
-    record: ResidentRecord,
-    plan: plans::Model,
-    organisations: HashMap<Uuid, OrganisationRecord>,
-    actor: Actor,
-    resident: Resident,
-    facts: Facts,
-    dek: Arc<Dek>,
-    resident_id: ResidentId,
-    /// The caller's organisation owns the plan.
-    owning_wijkteam: bool,
-}
-
 fn parse_uuid(id: &ID) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
 }
 
-async fn load(
-    services: &context::Services,
-    caller: &Caller,
-    resident: Uuid,
-    extra_organisations: &[Uuid],
-) -> Result<Loaded, ApiError> {
-    let conn = services.db.conn();
-    let mut records = records::load_records(conn, &[resident]).await?;
-    let Some(record) = records.remove(&resident) else {
-        return Err(ApiError::NotFound);
-    };
-    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
-        return Err(ApiError::NotFound);
-    }
-    let Some(plan) = record
-        .plans
-        .iter()
-        .find(|plan| plan.status != domain::PlanStatus::Closed.as_str())
-        .or_else(|| record.plans.first())
-        .cloned()
-    else {
-        return Err(ApiError::NotFound);
-    };
-    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    organisation_ids.extend(
-        record
-            .care_relations
-            .iter()
-            .map(|relation| relation.organisation_id),
-    );
-    organisation_ids.extend_from_slice(extra_organisations);
-    let organisations = records::load_organisations(conn, &organisation_ids).await?;
-    let actor = actor(caller, &organisations)?;
-    let resident_id = ResidentId::from_uuid(record.resident.id);
-    let wrapped = record
-        .resident
-        .wrapped_dek
-        .as_deref()
-        .ok_or(ApiError::NotFound)?;
-    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
-    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
-    let policy_resident = policy_resident(&record, birth_date);
-    let facts = facts(&record, &plan, &organisations)?;
-    let owning_wijkteam = plan.owning_organisation_id == caller.organisation.as_uuid();
-    Ok(Loaded {
-        record,
-        plan,
-        organisations,
-        actor,
-        resident: policy_resident,
-        facts,
-        dek,
-        resident_id,
-        owning_wijkteam,
-    })
-}
-
-/// Need to know: a care relation valid now links the caller's organisation (or the member), and
-/// the organisation takes part in the resident's network.
-fn knows_resident(caller: &Caller, loaded: &Loaded, now: DateTime<Utc>) -> bool {
-    let organisation = caller.organisation;
-    let in_network = loaded
-        .organisations
-        .get(&organisation.as_uuid())
-        .is_some_and(|record| record.networks.contains(&loaded.record.resident.network_id));
-    in_network
-        && loaded.facts.care_relations.iter().any(|relation| {
-            relation.valid_at(now)
-                && match relation.party {
-                    CareParty::Organisation(id) => id == organisation,
-                    CareParty::Member(id) => caller.id == CallerId::Member(id),
-                }
-        })
-}
-
 /// Only a coach (a member, not a partner system) of the owning wijkteam records or withdraws.
-fn may_record(caller: &Caller, loaded: &Loaded) -> Option<MemberId> {
+fn may_record(caller: &Caller, loaded: &Subject) -> Option<MemberId> {
     match caller.id {
-        CallerId::Member(id) if loaded.owning_wijkteam && caller.roles.contains(&Role::Coach) => {
+        CallerId::Member(id) if loaded.caller_owns_plan && caller.roles.contains(&Role::Coach) => {
             Some(id)
         }
         CallerId::Member(_) | CallerId::Client(_) => None,
@@ -288,14 +187,27 @@ async fn submit(services: &context::Services, entry: audit::NewEntry) -> Result<
 
 /// `consents(residentId)`: the resolver.
 pub(crate) async fn consents(ctx: &Context<'_>, id: &ID) -> Result<Vec<ConsentView>, ApiError> {
+    let (loaded, now) = audited_read(ctx, id).await?;
+    loaded
+        .record
+        .consents
+        .iter()
+        .map(|row| consent_view(&loaded, row, now))
+        .collect()
+}
+
+/// The resident of a read about their consents, for a caller who needs to know them: purpose
+/// declared, the read audited (permitted or not) before anything leaves, `NOT_FOUND` without a
+/// care relation.
+async fn audited_read(ctx: &Context<'_>, id: &ID) -> Result<(Subject, DateTime<Utc>), ApiError> {
     let caller = crate::caller(ctx)?;
     let purpose = context::purpose(ctx)?;
     let services = context::services(ctx)?;
     let info = context::request_info(ctx);
     let now = Utc::now();
     let resident = parse_uuid(id).ok_or(ApiError::NotFound)?;
-    let loaded = load(services, caller, resident, &[]).await?;
-    let knows = knows_resident(caller, &loaded, now);
+    let loaded = resident_subject(services, caller, resident, &[]).await?;
+    let knows = loaded.caller_knows_resident(caller, now);
     let mut entry = audit_entry(
         caller,
         &loaded.actor,
@@ -318,16 +230,11 @@ pub(crate) async fn consents(ctx: &Context<'_>, id: &ID) -> Result<Vec<ConsentVi
     if !knows {
         return Err(ApiError::NotFound);
     }
-    loaded
-        .record
-        .consents
-        .iter()
-        .map(|row| consent_view(&loaded, row, now))
-        .collect()
+    Ok((loaded, now))
 }
 
 fn consent_view(
-    loaded: &Loaded,
+    loaded: &Subject,
     row: &consents::Model,
     now: DateTime<Utc>,
 ) -> Result<ConsentView, ApiError> {
@@ -359,7 +266,7 @@ fn consent_view(
     };
     let open = |column, bytes: &Option<Vec<u8>>| -> Result<Option<String>, ApiError> {
         match bytes {
-            Some(bytes) if loaded.owning_wijkteam => Ok(Some(
+            Some(bytes) if loaded.caller_owns_plan => Ok(Some(
                 sealed::open_text(&loaded.dek, column, row.id, loaded.resident_id, bytes)?
                     .expose_secret()
                     .to_owned(),
@@ -447,11 +354,11 @@ fn policy_error(error: &policy::PolicyError) -> ApiError {
 async fn authorise_write(
     services: &context::Services,
     caller: &Caller,
-    loaded: &Loaded,
+    loaded: &Subject,
     mut entry: audit::NewEntry,
     now: DateTime<Utc>,
 ) -> Result<MemberId, ApiError> {
-    let knows = knows_resident(caller, loaded, now);
+    let knows = loaded.caller_knows_resident(caller, now);
     let member = may_record(caller, loaded).filter(|_| knows);
     if let Some(member) = member {
         return Ok(member);
@@ -485,7 +392,8 @@ async fn record_consent(
         Some(id) => Some(parse_uuid(id).ok_or_else(|| bad("unknown grantee organisation"))?),
         None => None,
     };
-    let loaded = load(services, caller, resident, grantee_organisation.as_slice()).await?;
+    let loaded =
+        resident_subject(services, caller, resident, grantee_organisation.as_slice()).await?;
     let mut entry = audit_entry(
         caller,
         &loaded.actor,
@@ -662,7 +570,7 @@ async fn record_consent(
         .find(|consent| consent.id == id)
         .cloned()
         .ok_or(ApiError::NotFound)?;
-    let loaded = Loaded { record, ..loaded };
+    let loaded = Subject { record, ..loaded };
     consent_view(&loaded, &row, Utc::now())
 }
 
@@ -714,7 +622,7 @@ async fn withdraw_consent(
     else {
         return Err(ApiError::NotFound);
     };
-    let loaded = load(services, caller, row.resident_id, &[]).await?;
+    let loaded = resident_subject(services, caller, row.resident_id, &[]).await?;
     let mut entry = audit_entry(
         caller,
         &loaded.actor,
@@ -739,7 +647,7 @@ async fn withdraw_consent(
         .map(|reason| reason.trim().to_owned())
         .filter(|reason| !reason.is_empty());
     // The consent as the policy sees it (a superseded one can still be withdrawn: it ends it).
-    let fact = consent_fact(&loaded, &row)?;
+    let fact = consent_fact(&row, &loaded.organisations)?;
     let valid = policy::validate_withdrawal(
         &fact,
         WithdrawalDraft {
@@ -805,38 +713,8 @@ async fn withdraw_consent(
         .find(|consent| consent.id == row.id)
         .cloned()
         .ok_or(ApiError::NotFound)?;
-    let loaded = Loaded { record, ..loaded };
+    let loaded = Subject { record, ..loaded };
     consent_view(&loaded, &updated, Utc::now())
-}
-
-fn consent_fact(loaded: &Loaded, row: &consents::Model) -> Result<policy::Consent, ApiError> {
-    Ok(policy::Consent {
-        id: ConsentId::from_uuid(row.id),
-        resident: ResidentId::from_uuid(row.resident_id),
-        grantee: match (row.grantee_organisation_id, row.grantee_kind.as_deref()) {
-            (Some(id), _) => Grantee::Organisation {
-                id: OrganisationId::from_uuid(id),
-                kind: loaded
-                    .organisations
-                    .get(&id)
-                    .map(policy_organisation)
-                    .transpose()?
-                    .ok_or_else(|| corrupt(format!("consent {}: grantee missing", row.id)))?
-                    .kind,
-            },
-            (None, Some(kind)) => Grantee::OrganisationKind {
-                kind: OrganisationKind::parse(kind)
-                    .map_err(|_| corrupt(format!("consent {}: grantee kind", row.id)))?,
-                network: domain::NetworkId::from_uuid(row.grantee_network_id),
-            },
-            (None, None) => return Err(corrupt(format!("consent {}: no grantee", row.id))),
-        },
-        categories: categories(&row.categories, row.id)?,
-        purposes: purposes(&row.purposes, row.id)?,
-        valid_from: row.valid_from,
-        valid_until: row.valid_until.unwrap_or(DateTime::<Utc>::MAX_UTC),
-        withdrawn_at: row.withdrawn_at,
-    })
 }
 
 /// `sharingOverview(residentId)`: the resolver.
@@ -844,40 +722,16 @@ pub(crate) async fn sharing_overview(
     ctx: &Context<'_>,
     id: &ID,
 ) -> Result<Vec<SharingLineView>, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
-    let resident = parse_uuid(id).ok_or(ApiError::NotFound)?;
-    let loaded = load(services, caller, resident, &[]).await?;
-    let knows = knows_resident(caller, &loaded, now);
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.outcome = if knows {
-        audit::Outcome::Permit
-    } else {
-        entry.reason = audit::Code::parse("no-care-relation").ok();
-        audit::Outcome::Deny
-    };
-    submit(services, entry).await?;
-    if !knows {
-        return Err(ApiError::NotFound);
-    }
-    let lines = policy::sharing_overview(&services.matrix, &loaded.resident, &loaded.facts, now);
+    let (loaded, now) = audited_read(ctx, id).await?;
+    let matrix = &context::services(ctx)?.matrix;
+    let lines = policy::sharing_overview(matrix, &loaded.resident, &loaded.facts, now);
     Ok(lines
         .into_iter()
         .map(|line| sharing_line(&loaded, &line))
         .collect())
 }
 
-fn sharing_line(loaded: &Loaded, line: &policy::SharingLine) -> SharingLineView {
+fn sharing_line(loaded: &Subject, line: &policy::SharingLine) -> SharingLineView {
     let list = |items: Vec<&'static str>| items.into_iter().map(str::to_owned).collect::<Vec<_>>();
     let (organisation, organisation_id) = match line.grantee {
         Grantee::Organisation { id, .. } => (

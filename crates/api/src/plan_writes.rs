@@ -14,19 +14,18 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{Action, Category, OrganisationId, ResidentId, SectionId};
-use policy::{DenyReason, Request};
+use policy::Request;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, SqlErr, TransactionTrait,
 };
 use store::entity::{plans, section_revisions, sections};
-use store::records;
 use store::sealed::{self, RevisionAuthor};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{actor, audit_entry, db, facts, policy_resident};
+use crate::access::{Subject, active_record, audit_entry, db, need_to_know, plan_subject, subject};
 use crate::caller::CallerId;
 use crate::context;
 use crate::plans::{AccessView, SectionView};
@@ -134,13 +133,7 @@ pub(crate) async fn create_plan(
     let info = context::request_info(ctx);
     let now = Utc::now();
     let conn = services.db.conn();
-    let mut records = records::load_records(conn, &[resident_uuid]).await?;
-    let Some(record) = records.remove(&resident_uuid) else {
-        return Err(ApiError::NotFound);
-    };
-    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
-        return Err(ApiError::NotFound);
-    }
+    let record = active_record(services, resident_uuid).await?;
     let plan = plans::Model {
         id: Uuid::now_v7(),
         resident_id: resident_uuid,
@@ -152,33 +145,18 @@ pub(crate) async fn create_plan(
         created_at: now,
         updated_at: now,
     };
-    let mut organisation_ids = vec![caller.organisation.as_uuid()];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    let organisations = records::load_organisations(conn, &organisation_ids).await?;
-    let actor = actor(caller, &organisations)?;
-    let resident_id = ResidentId::from_uuid(record.resident.id);
-    let wrapped = record
-        .resident
-        .wrapped_dek
-        .as_deref()
-        .ok_or(ApiError::NotFound)?;
-    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
-    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
-    let resident = policy_resident(&record, birth_date);
-    let facts = facts(&record, &plan, &organisations)?;
+    // The policy is asked as if the plan already existed.
+    let subject = subject(services, caller, record, plan.clone(), &[]).await?;
+    let (actor, resident_id) = (&subject.actor, subject.resident_id);
+    let (resident, facts) = (&subject.resident, &subject.facts);
     let request = Request {
         action: Action::Write,
         category: Category::Story,
         purpose,
         section_author: None,
     };
-    let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
-    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
+    let decision = policy::decide(&services.matrix, actor, &request, resident, facts, now);
+    let mut entry = audit_entry(caller, actor, purpose, &info, resident_id, plan.id);
     entry.action = audit::AuditAction::ResidentWrite;
     entry.checks = decision
         .checks()
@@ -196,24 +174,13 @@ pub(crate) async fn create_plan(
         }
         // Need to know, asked directly: there is no plan yet whose sections a read could ask
         // about, so the caller's own care relation with the resident decides.
-        let caller_member = match caller.id {
-            CallerId::Member(id) => Some(id),
-            CallerId::Client(_) => None,
-        };
-        let knows_resident = facts
-            .care_relations
-            .iter()
-            .any(|relation| match relation.party {
-                policy::CareParty::Organisation(organisation) => {
-                    organisation == caller.organisation
-                }
-                policy::CareParty::Member(member) => Some(member) == caller_member,
-            });
-        return Err(if need_to_know(decision.deny_reason()) || !knows_resident {
-            ApiError::NotFound
-        } else {
-            ApiError::Forbidden
-        });
+        return Err(
+            if need_to_know(decision.deny_reason()) || !subject.caller_knows_resident(caller, now) {
+                ApiError::NotFound
+            } else {
+                ApiError::Forbidden
+            },
+        );
     };
     if !services.audit.is_healthy() {
         return Err(ApiError::AuditUnavailable);
@@ -307,7 +274,7 @@ pub(crate) async fn set_plan_status(
     let info = context::request_info(ctx);
     let now = Utc::now();
     let conn = services.db.conn();
-    let Loaded {
+    let Subject {
         plan,
         actor,
         resident_id,
@@ -456,13 +423,14 @@ pub(crate) async fn write_section(
     let now = Utc::now();
     let conn = services.db.conn();
 
-    let Loaded {
+    let Subject {
         plan,
         actor,
         resident_id,
         dek,
         resident,
         facts,
+        ..
     } = load(ctx, write.plan).await?;
 
     // The section's current author decides who may change it (a section written by another
@@ -607,77 +575,8 @@ pub(crate) async fn write_section(
     })
 }
 
-/// What a write needs to ask the policy: the plan, the caller as an actor, the resident's key,
-/// the resident and the facts.
-struct Loaded {
-    plan: plans::Model,
-    actor: policy::Actor,
-    resident_id: ResidentId,
-    dek: std::sync::Arc<crypto::Dek>,
-    resident: policy::Resident,
-    facts: policy::Facts,
-}
-
-async fn load(ctx: &Context<'_>, plan_id: Uuid) -> Result<Loaded, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let services = context::services(ctx)?;
-    let conn = services.db.conn();
-    let Some(plan) = plans::Entity::find_by_id(plan_id)
-        .one(conn)
-        .await
-        .map_err(db)?
-    else {
-        return Err(ApiError::NotFound);
-    };
-    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
-    let Some(record) = records.remove(&plan.resident_id) else {
-        return Err(ApiError::NotFound);
-    };
-    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
-        return Err(ApiError::NotFound);
-    }
-    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    let organisations = records::load_organisations(conn, &organisation_ids).await?;
-    let actor = actor(caller, &organisations)?;
-    let resident_id = ResidentId::from_uuid(record.resident.id);
-    let wrapped = record
-        .resident
-        .wrapped_dek
-        .as_deref()
-        .ok_or(ApiError::NotFound)?;
-    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
-    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
-    let resident = policy_resident(&record, birth_date);
-    let facts = facts(&record, &plan, &organisations)?;
-    Ok(Loaded {
-        plan,
-        actor,
-        resident_id,
-        dek,
-        resident,
-        facts,
-    })
-}
-
-/// Deny reasons that mean the caller may not know the plan exists.
-fn need_to_know(reason: Option<DenyReason>) -> bool {
-    matches!(
-        reason,
-        Some(
-            DenyReason::NoCareRelation
-                | DenyReason::OrganisationNotInNetwork
-                | DenyReason::InactiveActor
-                | DenyReason::InactiveOrganisation
-                | DenyReason::NoClientRole
-                | DenyReason::RoleOrganisationMismatch
-        )
-    )
+async fn load(ctx: &Context<'_>, plan_id: Uuid) -> Result<Subject, ApiError> {
+    plan_subject(context::services(ctx)?, crate::caller(ctx)?, plan_id).await
 }
 
 /// The plan's section of this category and its current revision, if it exists.

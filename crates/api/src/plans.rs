@@ -9,17 +9,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::Utc;
-use domain::{Action, Category, OrganisationId, ResidentId};
+use domain::{Action, Category, OrganisationId};
 use policy::{DenyReason, Request};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use secrecy::ExposeSecret;
-use store::entity::{plans, section_revisions, sections};
-use store::records;
+use store::entity::{section_revisions, sections};
 use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{actor, audit_entry, db, facts, policy_resident};
+use crate::access::{Subject, audit_entry, db, need_to_know, plan_subject};
 use crate::context;
 
 /// A support plan as the caller may see it.
@@ -123,42 +122,15 @@ pub(crate) async fn plan(ctx: &Context<'_>, id: &ID) -> Result<PlanView, ApiErro
         return Err(ApiError::NotFound);
     };
     let conn = services.db.conn();
-
-    let Some(plan) = plans::Entity::find_by_id(plan_id)
-        .one(conn)
-        .await
-        .map_err(db)?
-    else {
-        return Err(ApiError::NotFound);
-    };
-    let mut records = records::load_records(conn, &[plan.resident_id]).await?;
-    let Some(record) = records.remove(&plan.resident_id) else {
-        return Err(ApiError::NotFound);
-    };
-    if record.resident.status == domain::ResidentStatus::Erased.as_str() {
-        return Err(ApiError::NotFound);
-    }
-
-    let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    let organisations = records::load_organisations(conn, &organisation_ids).await?;
-    let actor = actor(caller, &organisations)?;
-
-    let resident_id = ResidentId::from_uuid(record.resident.id);
-    let wrapped = record
-        .resident
-        .wrapped_dek
-        .as_deref()
-        .ok_or(ApiError::NotFound)?;
-    let dek = services.deks.unwrap(&services.keys, wrapped, resident_id)?;
-    let birth_date = sealed::open_resident(&dek, &record.resident)?.birth_date;
-    let resident = policy_resident(&record, birth_date);
-    let facts = facts(&record, &plan, &organisations)?;
+    let Subject {
+        plan,
+        actor,
+        resident_id,
+        dek,
+        resident,
+        facts,
+        ..
+    } = plan_subject(services, caller, plan_id).await?;
 
     // Sections and their current revisions.
     let section_rows = sections::Entity::find()
@@ -166,21 +138,26 @@ pub(crate) async fn plan(ctx: &Context<'_>, id: &ID) -> Result<PlanView, ApiErro
         .all(conn)
         .await
         .map_err(db)?;
-    let section_ids: Vec<Uuid> = section_rows.iter().map(|section| section.id).collect();
-    let mut current: HashMap<Uuid, section_revisions::Model> = HashMap::new();
-    for revision in section_revisions::Entity::find()
-        .filter(section_revisions::Column::SectionId.is_in(section_ids))
-        .all(conn)
-        .await
-        .map_err(db)?
-    {
-        let is_current = section_rows.iter().any(|section| {
-            section.id == revision.section_id && section.current_revision == revision.revision
-        });
-        if is_current {
-            current.insert(revision.section_id, revision);
-        }
-    }
+    // Only the current revision of each section, not the whole history.
+    let current_of_each = section_rows.iter().fold(Condition::any(), |any, section| {
+        any.add(
+            Condition::all()
+                .add(section_revisions::Column::SectionId.eq(section.id))
+                .add(section_revisions::Column::Revision.eq(section.current_revision)),
+        )
+    });
+    let current: HashMap<Uuid, section_revisions::Model> = if section_rows.is_empty() {
+        HashMap::new()
+    } else {
+        section_revisions::Entity::find()
+            .filter(current_of_each)
+            .all(conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(|revision| (revision.section_id, revision))
+            .collect()
+    };
 
     // One decision per section; content decrypted only where permitted.
     let mut decided = Vec::with_capacity(section_rows.len());
@@ -206,19 +183,9 @@ pub(crate) async fn plan(ctx: &Context<'_>, id: &ID) -> Result<PlanView, ApiErro
     // Need to know: a caller with no care relation (or outside the network) learns nothing,
     // not even that the plan exists.
     let unknown_to_caller = !decided.is_empty()
-        && decided.iter().all(|(_, _, _, decision)| {
-            matches!(
-                decision.deny_reason(),
-                Some(
-                    DenyReason::NoCareRelation
-                        | DenyReason::OrganisationNotInNetwork
-                        | DenyReason::InactiveActor
-                        | DenyReason::InactiveOrganisation
-                        | DenyReason::NoClientRole
-                        | DenyReason::RoleOrganisationMismatch
-                )
-            )
-        });
+        && decided
+            .iter()
+            .all(|(_, _, _, decision)| need_to_know(decision.deny_reason()));
 
     let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
     let mut checks = BTreeSet::new();

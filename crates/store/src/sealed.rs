@@ -109,10 +109,7 @@ pub fn open_resident(dek: &Dek, row: &residents::Model) -> Result<OpenedResident
         .map_err(|_| StoreError::Corrupt(format!("resident {}: stored BSN is invalid", row.id)))?;
     let name = open(RESIDENT_NAME, &row.name_ciphertext)?;
     let birth_date = open(RESIDENT_BIRTH_DATE, &row.birth_date_ciphertext)?;
-    let birth_date =
-        NaiveDate::parse_from_str(birth_date.expose_secret(), "%Y-%m-%d").map_err(|_| {
-            StoreError::Corrupt(format!("resident {}: stored birth date is invalid", row.id))
-        })?;
+    let birth_date = parse_birth_date(birth_date.expose_secret(), row.id)?;
     let contact = row
         .contact_ciphertext
         .as_deref()
@@ -124,6 +121,20 @@ pub fn open_resident(dek: &Dek, row: &residents::Model) -> Result<OpenedResident
         birth_date,
         contact,
     })
+}
+
+/// Opens only a resident row's birth date: what the access policy's age rules need. Deciding
+/// access decrypts nothing else.
+pub fn open_birth_date(dek: &Dek, row: &residents::Model) -> Result<NaiveDate, StoreError> {
+    let id = ResidentId::from_uuid(row.id);
+    let place = Place::new(RESIDENT_BIRTH_DATE, row.id, id);
+    let text = crypto::decrypt_string(dek, &place, &row.birth_date_ciphertext)?;
+    parse_birth_date(text.expose_secret(), row.id)
+}
+
+fn parse_birth_date(text: &str, row: Uuid) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| StoreError::Corrupt(format!("resident {row}: stored birth date is invalid")))
 }
 
 /// Seals one revision of a section's content.
