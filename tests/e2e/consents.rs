@@ -10,12 +10,11 @@ use std::time::Duration;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, Statement,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::TestDb;
 
+use crate::demo::{Auth, Demo, error_code};
 use crate::wijkhub;
-
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Bram Willems is the demo's twelfth resident (index 11): no consent yet, a care relation with
 /// Stichting Buurtkracht.
@@ -24,77 +23,7 @@ const BRAM: u64 = 11;
 const NOAH: u64 = 20;
 const SARA: u64 = 21;
 
-struct Demo {
-    base: String,
-    credentials: Value,
-    http: reqwest::Client,
-}
-
-enum Auth<'a> {
-    Cookie(&'a str),
-    Bearer(&'a str),
-}
-
 impl Demo {
-    async fn token(&self, client_id: &str) -> String {
-        let client = self.credentials["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|client| client["client_id"] == client_id)
-            .unwrap_or_else(|| panic!("no demo client {client_id}"));
-        let response: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .basic_auth(client_id, client["client_secret"].as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn login(&self, email: &str) -> String {
-        let member = self.credentials["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|member| member["email"] == email)
-            .unwrap_or_else(|| panic!("no demo member {email}"));
-        let response = self
-            .http
-            .post(format!("{}/auth/login", self.base))
-            .json(&json!({ "email": email, "password": member["password"] }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        cookie.split(';').next().unwrap().to_owned()
-    }
-
-    async fn graphql(&self, auth: &Auth<'_>, query: &str, variables: Value) -> Value {
-        let request = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .header("Wijkhub-Purpose", "support")
-            .json(&json!({ "query": query, "variables": variables }));
-        let request = match auth {
-            Auth::Cookie(cookie) => request.header("cookie", *cookie),
-            Auth::Bearer(token) => request.bearer_auth(token),
-        };
-        request.send().await.unwrap().json().await.unwrap()
-    }
-
     async fn sections(&self, auth: &Auth<'_>, plan: &str) -> Vec<(String, bool, Option<String>)> {
         let query = "query($id: ID!) { plan(id: $id) { sections { category \
                      access { granted reason } content } } }";
@@ -124,12 +53,6 @@ const CONSENTS: &str = "query($id: ID!) { consents(residentId: $id) { id version
                         granteeOrganisationId categories purposes withdrawnAt withdrawnBy \
                         withdrawalReason evidence } }";
 
-fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {response}"))
-}
-
 async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     conn.query_one_raw(Statement::from_string(
         conn.get_database_backend(),
@@ -147,17 +70,7 @@ async fn the_coach_records_and_withdraws_consent() {
     let db = TestDb::new().await;
     let mut cli = wijkhub();
     cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
-    let hub = cli.spawn(&["serve", "--demo"]);
-    let addr = hub.listening_addr(START_TIMEOUT);
-    let credentials: Value = serde_json::from_str(
-        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let demo = Demo {
-        base: format!("http://{addr}"),
-        credentials,
-        http: reqwest::Client::new(),
-    };
+    let (hub, demo) = Demo::start(&cli);
 
     let conn = Database::connect(db.url()).await.unwrap();
     let backend = conn.get_database_backend();

@@ -9,6 +9,7 @@
 mod audit;
 mod cli;
 mod consents;
+mod demo;
 mod graphql;
 mod plan_writes;
 mod plans;

@@ -9,56 +9,13 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use testkit::TestDb;
 
+use crate::demo::{Auth, Demo, error_code};
 use crate::wijkhub;
-
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 const WRITE: &str = "mutation($input: WriteSectionInput!) { writeSection(input: $input) { \
                      section { id category revision access { granted basis } content } } }";
 
-struct Demo {
-    base: String,
-    credentials: Value,
-    http: reqwest::Client,
-}
-
 impl Demo {
-    async fn token(&self, client_id: &str) -> String {
-        let client = self.credentials["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|client| client["client_id"] == client_id)
-            .unwrap_or_else(|| panic!("no demo client {client_id}"));
-        let response: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .basic_auth(client_id, client["client_secret"].as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn graphql(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.http
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(token)
-            .header("Wijkhub-Purpose", "support")
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
     async fn write(
         &self,
         token: &str,
@@ -70,13 +27,16 @@ impl Demo {
         let input = json!({
             "planId": plan, "category": category, "content": content, "expectedRevision": expected
         });
-        self.graphql(token, WRITE, json!({ "input": input })).await
+        self.graphql(&Auth::Bearer(token), WRITE, json!({ "input": input }))
+            .await
     }
 
     /// The current revision and content of one section, as the caller reads it.
     async fn read(&self, token: &str, plan: &str, category: &str) -> Option<(i64, Value)> {
         let query = "query($id: ID!) { plan(id: $id) { sections { category revision content } } }";
-        let response = self.graphql(token, query, json!({ "id": plan })).await;
+        let response = self
+            .graphql(&Auth::Bearer(token), query, json!({ "id": plan }))
+            .await;
         response["data"]["plan"]["sections"]
             .as_array()
             .unwrap_or_else(|| panic!("no plan: {response}"))
@@ -89,12 +49,6 @@ impl Demo {
                 )
             })
     }
-}
-
-fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {response}"))
 }
 
 /// Every stored revision number of one category of the demo's first plan, in order.
@@ -134,17 +88,7 @@ async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
     let db = TestDb::new().await;
     let mut cli = wijkhub();
     cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
-    let hub = cli.spawn(&["serve", "--demo"]);
-    let addr = hub.listening_addr(START_TIMEOUT);
-    let credentials: Value = serde_json::from_str(
-        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let demo = Demo {
-        base: format!("http://{addr}"),
-        credentials,
-        http: reqwest::Client::new(),
-    };
+    let (hub, demo) = Demo::start(&cli);
     let conn = Database::connect(db.url()).await.unwrap();
     let plan: uuid::Uuid = conn
         .query_one_raw(Statement::from_string(
@@ -393,17 +337,7 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
     let db = TestDb::new().await;
     let mut cli = wijkhub();
     cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
-    let hub = cli.spawn(&["serve", "--demo"]);
-    let addr = hub.listening_addr(START_TIMEOUT);
-    let credentials: Value = serde_json::from_str(
-        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let demo = Demo {
-        base: format!("http://{addr}"),
-        credentials,
-        http: reqwest::Client::new(),
-    };
+    let (hub, demo) = Demo::start(&cli);
     let conn = Database::connect(db.url()).await.unwrap();
     let plan: uuid::Uuid = conn
         .query_one_raw(Statement::from_string(
@@ -423,20 +357,24 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
     let wijkteam = demo.token("wijkteam-noordwest").await;
     let read = demo
         .graphql(
-            &wijkteam,
+            &Auth::Bearer(&wijkteam),
             "query($id: ID!) { plan(id: $id) { version } }",
             json!({ "id": plan }),
         )
         .await;
     let version = read["data"]["plan"]["version"].as_i64().unwrap();
 
-    let response = demo.graphql(&wijkteam, set, input("closed", version)).await;
+    let response = demo
+        .graphql(&Auth::Bearer(&wijkteam), set, input("closed", version))
+        .await;
     let changed = &response["data"]["setPlanStatus"]["plan"];
     assert_eq!(changed["status"], "closed", "{response}");
     assert_eq!(changed["version"], version + 1, "{response}");
 
     // Against the version read before that change: refused, told the current version.
-    let stale = demo.graphql(&wijkteam, set, input("active", version)).await;
+    let stale = demo
+        .graphql(&Auth::Bearer(&wijkteam), set, input("active", version))
+        .await;
     assert_eq!(error_code(&stale), "CONFLICT", "{stale}");
     assert_eq!(
         stale["errors"][0]["extensions"]["currentVersion"],
@@ -445,17 +383,19 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
 
     // Bad input, and a partner whose access rests on consent: nothing changes.
     for (status, expected) in [("archived", version + 1), ("active", -1)] {
-        let response = demo.graphql(&wijkteam, set, input(status, expected)).await;
+        let response = demo
+            .graphql(&Auth::Bearer(&wijkteam), set, input(status, expected))
+            .await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
     }
     let welzijn = demo.token("welzijn-noordwest").await;
     let refused = demo
-        .graphql(&welzijn, set, input("active", version + 1))
+        .graphql(&Auth::Bearer(&welzijn), set, input("active", version + 1))
         .await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
     let kompas = demo.token("ggz-kompas").await;
     let unknown = demo
-        .graphql(&kompas, set, input("active", version + 1))
+        .graphql(&Auth::Bearer(&kompas), set, input("active", version + 1))
         .await;
     assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
 
@@ -502,7 +442,9 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
                   plan { id status kind version residentId sections { category } } } }";
     let new_plan =
         |kind: &str| json!({ "input": { "residentId": resident.to_string(), "kind": kind } });
-    let response = demo.graphql(&wijkteam, create, new_plan("wmo")).await;
+    let response = demo
+        .graphql(&Auth::Bearer(&wijkteam), create, new_plan("wmo"))
+        .await;
     let created = &response["data"]["createPlan"]["plan"];
     assert_eq!(created["status"], "draft", "{response}");
     assert_eq!(created["kind"], "wmo", "{response}");
@@ -510,12 +452,16 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
     assert_eq!(created["sections"], json!([]), "{response}");
     assert_eq!(n_plans().await, before + 1);
     let bad = demo
-        .graphql(&wijkteam, create, new_plan("schuldhulp"))
+        .graphql(&Auth::Bearer(&wijkteam), create, new_plan("schuldhulp"))
         .await;
     assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
-    let refused = demo.graphql(&welzijn, create, new_plan("wmo")).await;
+    let refused = demo
+        .graphql(&Auth::Bearer(&welzijn), create, new_plan("wmo"))
+        .await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
-    let unknown = demo.graphql(&kompas, create, new_plan("wmo")).await;
+    let unknown = demo
+        .graphql(&Auth::Bearer(&kompas), create, new_plan("wmo"))
+        .await;
     assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
     assert_eq!(n_plans().await, before + 1);
     let n_permits: i64 = conn

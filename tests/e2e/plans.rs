@@ -12,42 +12,10 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use testkit::TestDb;
 
+use crate::demo::{Demo, error_code};
 use crate::wijkhub;
 
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-struct Demo {
-    base: String,
-    credentials: Value,
-    http: reqwest::Client,
-}
-
 impl Demo {
-    async fn token(&self, client_id: &str) -> String {
-        let client = self.credentials["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|client| client["client_id"] == client_id)
-            .unwrap_or_else(|| panic!("no demo client {client_id}"));
-        let response: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .basic_auth(client_id, client["client_secret"].as_str())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token: {response}"))
-            .to_owned()
-    }
-
     async fn plan(&self, token: &str, purpose: Option<&str>, plan: &str) -> Value {
         let query = "query($id: ID!) { plan(id: $id) { id status sections { category revision \
                      access { granted reason basis } content } } }";
@@ -79,28 +47,12 @@ fn sections(response: &Value) -> Vec<(String, bool, Option<String>, bool)> {
         .collect()
 }
 
-fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error: {response}"))
-}
-
 #[tokio::test]
 async fn the_story_reaches_exactly_whom_the_resident_agreed_to() {
     let db = TestDb::new().await;
     let mut cli = wijkhub();
     cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
-    let hub = cli.spawn(&["serve", "--demo"]);
-    let addr = hub.listening_addr(START_TIMEOUT);
-    let credentials: Value = serde_json::from_str(
-        &std::fs::read_to_string(cli.dir().join("data/demo-credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let demo = Demo {
-        base: format!("http://{addr}"),
-        credentials,
-        http: reqwest::Client::new(),
-    };
+    let (hub, demo) = Demo::start(&cli);
 
     // Johanna Mulder is the demo's first resident: her plan is the oldest.
     let conn = Database::connect(db.url()).await.unwrap();
