@@ -4,6 +4,8 @@
 
 mod access;
 mod caller;
+#[allow(dead_code)] // used by the list resolvers being added (issue 8); remove with the first use
+mod connection;
 mod consents;
 mod context;
 mod error;

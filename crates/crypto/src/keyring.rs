@@ -265,6 +265,10 @@ impl KeyRing {
         }
     }
 
+    pub(crate) fn keks(&self) -> &Versions {
+        &self.keks
+    }
+
     pub(crate) fn blind_index_keys(&self) -> &Versions {
         &self.blind_index_keys
     }

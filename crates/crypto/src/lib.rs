@@ -12,6 +12,7 @@
 
 mod blind_index;
 mod cache;
+mod cursor;
 mod error;
 mod field;
 mod format;
