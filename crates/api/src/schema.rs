@@ -17,7 +17,7 @@ pub struct SchemaOptions {
 }
 
 pub fn build_schema(options: SchemaOptions) -> ApiSchema {
-    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription);
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
     if !options.introspection {
         builder = builder.disable_introspection();
     }
@@ -32,7 +32,10 @@ pub fn schema_sdl() -> String {
     .sdl()
 }
 
-pub struct Query;
+/// Every read. Whatever touches resident data needs a credential and a declared purpose
+/// (`Wijkhub-Purpose`), and is audited. (One member per area, each in its own module.)
+#[derive(MergedObject, Default)]
+pub struct Query(BaseQuery);
 
 /// Every mutation, one member per area.
 #[derive(MergedObject, Default)]
@@ -41,8 +44,12 @@ pub struct Mutation(
     crate::consents::ConsentMutations,
 );
 
+/// The version, the caller, and the first plan and consent reads.
+#[derive(Default)]
+pub struct BaseQuery;
+
 #[Object]
-impl Query {
+impl BaseQuery {
     /// The version of this GraphQL contract.
     async fn api_version(&self) -> &'static str {
         API_VERSION
