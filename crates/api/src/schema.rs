@@ -32,8 +32,9 @@ pub fn schema_sdl() -> String {
     .sdl()
 }
 
+// One member per area, each in its own module.
 /// Every read. Whatever touches resident data needs a credential and a declared purpose
-/// (`Wijkhub-Purpose`), and is audited. (One member per area, each in its own module.)
+/// (`Wijkhub-Purpose`), and is audited.
 #[derive(MergedObject, Default)]
 pub struct Query(BaseQuery);
 
