@@ -346,7 +346,12 @@ fn policy_error(error: &policy::PolicyError) -> ApiError {
         | E::BreakGlassActorNotEligible
         | E::BreakGlassReasonTooShort { .. }
         | E::BreakGlassDurationOutOfRange { .. }
-        | E::BreakGlassConfigInvalid => "refused by the policy",
+        | E::BreakGlassConfigInvalid
+        | E::BreakGlassNeedsPerson
+        | E::CareRelationOrganisationNotEligible
+        | E::MemberNotOfOrganisation
+        | E::CoordinatorNotWijkteam
+        | E::AlreadyEnded => "refused by the policy",
     })
 }
 

@@ -2,7 +2,8 @@
 //! relation or consent, for a vital interest.
 //!
 //! It must never grant more than hours, never more than 24, never without a written reason, never
-//! for a role the matrix does not allow, and never for more than one resident.
+//! for a role the matrix does not allow or a partner system (a person answers for it), and never
+//! for more than one resident.
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{ResidentId, Role};
@@ -115,6 +116,10 @@ pub fn validate_break_glass(
 ) -> Result<ValidBreakGlass, PolicyError> {
     if draft.resident != resident.id {
         return Err(PolicyError::OtherResident);
+    }
+    // A person answers for it: the grant names a member, never a partner system.
+    if matches!(actor, Actor::Client(_)) {
+        return Err(PolicyError::BreakGlassNeedsPerson);
     }
     let organisation = actor.organisation();
     if !(actor.is_active()

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use domain::{Action, OrganisationKind, Role};
 
-use crate::consent::age_at;
 use crate::decision::{Basis, Check, Checks, Decision, DenyReason, Law, Outcome};
 use crate::facts::{Actor, CareParty, Consent, Facts, Grantee, Request, Resident};
 use crate::matrix::{Matrix, role_fits_organisation};
@@ -147,12 +146,9 @@ fn decide_outcome(
                 && plan.owning_organisation_kind == OrganisationKind::Wijkteam
         });
     if owning_wijkteam {
-        let law = if age_at(resident.birth_date, now) < 18 {
-            Law::Jeugdwet
-        } else {
-            Law::Wmo2015
-        };
-        return Outcome::Permit(Basis::Statutory { law });
+        return Outcome::Permit(Basis::Statutory {
+            law: Law::for_resident(resident, now),
+        });
     }
     checks.add(Check::Consent);
     let mut closest = DenyReason::NoConsent;

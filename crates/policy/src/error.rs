@@ -45,6 +45,16 @@ pub enum PolicyError {
     BreakGlassDurationOutOfRange { max_hours: i64 },
     #[error("invalid break-the-glass configuration")]
     BreakGlassConfigInvalid,
+    #[error("break-the-glass is for a person, not a partner system")]
+    BreakGlassNeedsPerson,
+    #[error("the organisation is inactive or does not take part in the resident's network")]
+    CareRelationOrganisationNotEligible,
+    #[error("the member does not belong to the organisation")]
+    MemberNotOfOrganisation,
+    #[error("only a wijkteam coordinates")]
+    CoordinatorNotWijkteam,
+    #[error("the care relation has already ended")]
+    AlreadyEnded,
 }
 
 impl PolicyError {
@@ -69,6 +79,13 @@ impl PolicyError {
             PolicyError::BreakGlassReasonTooShort { .. } => "break-glass-reason-too-short",
             PolicyError::BreakGlassDurationOutOfRange { .. } => "break-glass-duration-out-of-range",
             PolicyError::BreakGlassConfigInvalid => "break-glass-config-invalid",
+            PolicyError::BreakGlassNeedsPerson => "break-glass-needs-person",
+            PolicyError::CareRelationOrganisationNotEligible => {
+                "care-relation-organisation-not-eligible"
+            }
+            PolicyError::MemberNotOfOrganisation => "member-not-of-organisation",
+            PolicyError::CoordinatorNotWijkteam => "coordinator-not-wijkteam",
+            PolicyError::AlreadyEnded => "already-ended",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The access policy of wijkhub (DESIGN §5): who may do what to which part of a resident's plan,
-//! and on what basis; and the validation of what a coach records (consent, withdrawal, objection,
-//! break-the-glass).
+//! and on what basis; who keeps the resident's record; and the validation of what a coach records
+//! (consent, withdrawal, objection, care relation, break-the-glass).
 //!
 //! Pure and synchronous: `now` and the facts are parameters. This crate must never do IO, read a
 //! clock, spawn, or depend on tokio, sea-orm or axum; it must never permit without a basis found in
@@ -15,6 +15,7 @@ mod error;
 mod facts;
 mod matrix;
 mod overview;
+mod record;
 mod sets;
 
 pub use break_glass::{BreakGlassConfig, BreakGlassDraft, ValidBreakGlass, validate_break_glass};
@@ -34,4 +35,9 @@ pub use facts::{
 };
 pub use matrix::{Access, Matrix, Override, role_fits_organisation};
 pub use overview::{SharingLine, sharing_overview};
+pub use record::{
+    CareRelationDraft, RecordDenial, RecordDenyReason, Recording, StoredCareRelation,
+    ValidCareRelation, knows_resident, may_record, validate_care_relation,
+    validate_care_relation_end,
+};
 pub use sets::{CategorySet, PurposeSet, RoleSet};

@@ -159,3 +159,27 @@ fn configuration_never_exceeds_a_day() {
         );
     }
 }
+
+#[test]
+fn a_partner_system_never_breaks_the_glass() {
+    let provider = common::member(Role::ProviderWorker);
+    let client = policy::Actor::Client(policy::ClientActor {
+        id: domain::ClientId::from_uuid(common::uuid(4)),
+        organisation: provider.organisation().clone(),
+        scopes: policy::ClientScopes {
+            read: policy::CategorySet::all(),
+            write: policy::CategorySet::all(),
+            purposes: policy::PurposeSet::all(),
+        },
+        active: true,
+    });
+    let got = validate_break_glass(
+        &Matrix::default(),
+        &BreakGlassConfig::default(),
+        &client,
+        draft(REASON, None),
+        &common::adult(),
+        common::now(),
+    );
+    assert_eq!(got, Err(BreakGlassNeedsPerson));
+}
