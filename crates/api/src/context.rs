@@ -23,6 +23,8 @@ pub struct Services {
     pub deks: Arc<DekCache>,
     pub audit: audit::AuditLog,
     pub matrix: Arc<policy::Matrix>,
+    /// `[policy.break_glass]`: the reason's minimum length, the default and the longest grant.
+    pub break_glass: policy::BreakGlassConfig,
 }
 
 impl std::fmt::Debug for Services {

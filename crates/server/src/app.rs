@@ -120,6 +120,7 @@ impl App {
                 deks: Arc::new(DekCache::new(DekCacheConfig::default())),
                 audit: audit_writer.log(),
                 matrix: Arc::new(policy::Matrix::default()),
+                break_glass: config.policy.break_glass.0,
             },
             schema,
             graphiql: development,

@@ -41,6 +41,53 @@ pub struct Config {
     pub audit: audit::WriterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The access policy's settings.
+    pub policy: PolicySettings,
+}
+
+/// `[policy]` settings.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Break-the-glass (noodtoegang): the reason's minimum length and how long a grant lasts.
+    pub break_glass: BreakGlassSettings,
+}
+
+/// `[policy.break_glass]`, checked by the policy when read: a maximum over 24 hours, a default
+/// over the maximum or a minimum reason under 10 characters refuses the start.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(try_from = "BreakGlassFields")]
+pub struct BreakGlassSettings(pub policy::BreakGlassConfig);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakGlassFields {
+    /// Characters a written reason needs at least (10 or more).
+    min_reason_chars: usize,
+    /// Hours a grant lasts when the request names none.
+    default_hours: i64,
+    /// Hours a grant may last at most (at most 24).
+    max_hours: i64,
+}
+
+impl TryFrom<BreakGlassFields> for BreakGlassSettings {
+    type Error = String;
+
+    fn try_from(fields: BreakGlassFields) -> Result<BreakGlassSettings, String> {
+        policy::BreakGlassConfig::new(
+            fields.min_reason_chars,
+            chrono::Duration::hours(fields.default_hours),
+            chrono::Duration::hours(fields.max_hours),
+        )
+        .map(BreakGlassSettings)
+        .map_err(|_| {
+            format!(
+                "min_reason_chars must be at least 10, default_hours more than 0 and at most \
+                 max_hours, max_hours at most {}",
+                policy::BreakGlassConfig::HARD_MAX_HOURS
+            )
+        })
+    }
 }
 
 /// Which kind of deployment this is.
