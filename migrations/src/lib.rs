@@ -8,6 +8,7 @@ mod m20261123_000002_audit_log;
 mod m20261123_000003_auth;
 mod m20261123_000004_erasure;
 mod m20261123_000005_jsonb;
+mod m20261123_000006_break_glass;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_auth::Migration),
             Box::new(m20261123_000004_erasure::Migration),
             Box::new(m20261123_000005_jsonb::Migration),
+            Box::new(m20261123_000006_break_glass::Migration),
         ]
     }
 }

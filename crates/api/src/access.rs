@@ -9,12 +9,12 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use crypto::Dek;
 use domain::{
-    CareRelationId, CareRelationKind, Category, ConsentId, MemberId, NetworkId, ObjectionId,
-    ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId,
+    BreakGlassId, CareRelationId, CareRelationKind, Category, ConsentId, MemberId, NetworkId,
+    ObjectionId, ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId, Role,
 };
 use policy::DenyReason;
 use policy::{
-    Actor, CareParty, CareRelation, CategorySet, ClientActor, ClientScopes, Consent, Facts,
+    Actor, ActorId, BreakGlassGrant, CareParty, CareRelation, CategorySet, ClientActor, ClientScopes, Consent, Facts,
     Grantee, MemberActor, Objection, Organisation, OrganisationScope, PlanFacts, PurposeSet,
     RepresentativeId, Resident,
 };
@@ -142,8 +142,8 @@ pub(crate) fn policy_resident(record: &ResidentRecord, birth_date: NaiveDate) ->
 
 /// The stored rows about a resident, as the policy's facts.
 ///
-/// Break-the-glass grants are not mapped yet: they cannot be created (no mutation), and their
-/// table lacks the role a grant holds in; both come with the `breakGlass` mutation.
+/// A break-the-glass grant counts until it expires or is ended, whichever is first; a grant
+/// without a role (made before roles were stored) stands in for nothing.
 pub(crate) fn facts(
     record: &ResidentRecord,
     plan: &plans::Model,
@@ -215,12 +215,31 @@ pub(crate) fn facts(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut break_glass = Vec::new();
+    for grant in &record.break_glass {
+        let Some(role) = grant.role.as_deref() else {
+            continue;
+        };
+        let role = Role::parse(role)
+            .map_err(|_| corrupt(format!("break-the-glass grant {}: role", grant.id)))?;
+        break_glass.push(BreakGlassGrant {
+            id: BreakGlassId::from_uuid(grant.id),
+            resident: ResidentId::from_uuid(grant.resident_id),
+            holder: ActorId::Member(MemberId::from_uuid(grant.member_id)),
+            organisation: OrganisationId::from_uuid(grant.organisation_id),
+            role,
+            from: grant.started_at,
+            until: grant
+                .ended_at
+                .map_or(grant.expires_at, |ended| ended.min(grant.expires_at)),
+        });
+    }
     Ok(Facts {
         plan: Some(plan_facts),
         care_relations,
         consents,
         objections,
-        break_glass: Vec::new(),
+        break_glass,
     })
 }
 

@@ -10,6 +10,10 @@ pub struct Model {
     pub resident_id: Uuid,
     pub member_id: Uuid,
     pub organisation_id: Uuid,
+    /// The role the member broke the glass in (`coach`, `provider-worker`); added by
+    /// `m20261123_000006_break_glass`, null on a grant made before it (which grants nothing).
+    pub role: Option<String>,
+    /// The written reason, sealed under the resident's key (`store::sealed::BREAK_GLASS_REASON`).
     #[sea_orm(column_type = "Blob")]
     pub reason_ciphertext: Vec<u8>,
     pub started_at: DateTimeUtc,
