@@ -24,6 +24,8 @@ use domain::{Category, ClientId, OrganisationId, Purpose, ResidentId};
 pub struct AuditFilter {
     pub resident: Option<ResidentId>,
     pub actor: Option<Actor>,
+    /// The member or partner system with this id, whichever it is (ids are unique across both).
+    pub actor_id: Option<Uuid>,
     pub organisation: Option<OrganisationId>,
     /// The partner system the requests came through.
     pub client: Option<ClientId>,
@@ -42,7 +44,8 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    fn of(entry: &AuditEntry) -> Cursor {
+    /// The position of `entry`: a page continued from here starts with the entry after it.
+    pub fn of(entry: &AuditEntry) -> Cursor {
         Cursor {
             time_us: entry.entry.time_micros(),
             chain: entry.chain,
@@ -115,6 +118,9 @@ fn search_statement(
         if let Some(id) = actor.id() {
             conditions.push(format!("actor_id = {}", params.bind(id)));
         }
+    }
+    if let Some(id) = filter.actor_id {
+        conditions.push(format!("actor_id = {}", params.bind(id)));
     }
     if let Some(organisation) = filter.organisation {
         conditions.push(format!(
