@@ -25,6 +25,8 @@ pub struct Services {
     pub matrix: Arc<policy::Matrix>,
     /// `[policy.break_glass]`: the reason's minimum length, the default and the longest grant.
     pub break_glass: policy::BreakGlassConfig,
+    /// `[retention]`: how long plans' files are kept before a resident may be erased.
+    pub retention: store::erase::RetentionConfig,
 }
 
 impl std::fmt::Debug for Services {

@@ -121,6 +121,7 @@ impl App {
                 audit: audit_writer.log(),
                 matrix: Arc::new(policy::Matrix::default()),
                 break_glass: config.policy.break_glass.0,
+                retention: config.retention,
             },
             schema,
             graphiql: development,
