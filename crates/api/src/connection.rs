@@ -104,7 +104,9 @@ mod tests {
         ));
         assert!(refused(""));
         assert!(refused("not base64 !"));
-        assert!(refused(&URL_SAFE_NO_PAD.encode(b"residents\x01\x02position")));
+        assert!(refused(
+            &URL_SAFE_NO_PAD.encode(b"residents\x01\x02position")
+        ));
         assert!(refused(&"A".repeat(10_000)));
         let mut edited = cursor.into_bytes();
         edited[8] = if edited[8] == b'A' { b'B' } else { b'A' };

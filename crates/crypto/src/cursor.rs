@@ -85,6 +85,9 @@ mod tests {
         }
         assert!(keys.open_cursor(&cursor[..cursor.len() - 1]).is_err());
         assert!(keys.open_cursor(b"").is_err());
-        assert!(ring().open_cursor(&cursor).is_err(), "another key ring's cursor");
+        assert!(
+            ring().open_cursor(&cursor).is_err(),
+            "another key ring's cursor"
+        );
     }
 }
