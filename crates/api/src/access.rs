@@ -10,16 +10,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crypto::Dek;
 use domain::{
     BreakGlassId, CareRelationId, CareRelationKind, Category, ConsentId, MemberId, NetworkId,
-    ObjectionId, ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId, Role,
+    ObjectionId, ObjectionKind, OrganisationId, OrganisationKind, PlanId, Purpose, ResidentId,
+    Role,
 };
 use policy::DenyReason;
 use policy::{
-    Actor, ActorId, BreakGlassGrant, CareParty, CareRelation, CategorySet, ClientActor, ClientScopes, Consent, Facts,
-    Grantee, MemberActor, Objection, Organisation, OrganisationScope, PlanFacts, PurposeSet,
-    RepresentativeId, Resident,
+    Actor, ActorId, BreakGlassGrant, CareParty, CareRelation, CategorySet, ClientActor,
+    ClientScopes, Consent, Facts, Grantee, MemberActor, Objection, Organisation, OrganisationScope,
+    PlanFacts, PurposeSet, RepresentativeId, Resident,
 };
 use sea_orm::EntityTrait;
-use store::entity::{consents, plans};
+use store::entity::{consents, objections, plans};
 use store::records::{self, OrganisationRecord, ResidentRecord};
 use store::sealed;
 use uuid::Uuid;
@@ -199,21 +200,7 @@ pub(crate) fn facts(
     let objections = record
         .objections
         .iter()
-        .map(|objection| {
-            Ok(Objection {
-                id: ObjectionId::from_uuid(objection.id),
-                kind: ObjectionKind::parse(&objection.kind)
-                    .map_err(|_| corrupt(format!("objection {}: kind", objection.id)))?,
-                categories: categories(&objection.categories, objection.id)?,
-                organisations: match objection.organisation_id {
-                    Some(id) => OrganisationScope::Only(vec![OrganisationId::from_uuid(id)]),
-                    None => OrganisationScope::Every,
-                },
-                from: objection.valid_from,
-                until: objection.valid_until,
-                lifted_at: objection.lifted_at,
-            })
-        })
+        .map(objection_fact)
         .collect::<Result<Vec<_>, ApiError>>()?;
     let mut break_glass = Vec::new();
     for grant in &record.break_glass {
@@ -240,6 +227,23 @@ pub(crate) fn facts(
         consents,
         objections,
         break_glass,
+    })
+}
+
+/// One stored objection or restriction as the policy's fact.
+pub(crate) fn objection_fact(objection: &objections::Model) -> Result<Objection, ApiError> {
+    Ok(Objection {
+        id: ObjectionId::from_uuid(objection.id),
+        kind: ObjectionKind::parse(&objection.kind)
+            .map_err(|_| corrupt(format!("objection {}: kind", objection.id)))?,
+        categories: categories(&objection.categories, objection.id)?,
+        organisations: match objection.organisation_id {
+            Some(id) => OrganisationScope::Only(vec![OrganisationId::from_uuid(id)]),
+            None => OrganisationScope::Every,
+        },
+        from: objection.valid_from,
+        until: objection.valid_until,
+        lifted_at: objection.lifted_at,
     })
 }
 

@@ -3,18 +3,20 @@
 //! consent (`recordConsent`, `withdrawConsent`).
 //!
 //! The rules are the policy crate's (`validate_consent`, `validate_withdrawal`,
-//! `sharing_overview`); this module loads the facts, translates, seals and audits. Who may record:
-//! a coach of the wijkteam that owns the resident's plan, while that wijkteam (or the coach) has a
-//! care relation with the resident — the owning wijkteam documents consent on its statutory task.
-//! A caller without a care relation learns nothing (`NOT_FOUND`).
+//! `sharing_overview`); this module loads the facts, translates, seals and audits. Who may record
+//! is the policy's one rule for keeping the resident's record (`policy::may_record`): a coach of
+//! the wijkteam that owns the resident's plan, while that wijkteam (or the coach) has a care
+//! relation with the resident — the owning wijkteam documents consent on its statutory task. A
+//! caller without a care relation learns nothing (`NOT_FOUND`).
 
 use std::collections::BTreeSet;
 
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::{Category, EvidenceKind, MemberId, OrganisationKind, Purpose, Role};
+use domain::{Category, EvidenceKind, MemberId, OrganisationKind, Purpose};
 use policy::{
-    ConsentDraft, Evidence, Giver, Grantee, GranteeDraft, RepresentativeId, WithdrawalDraft,
+    Actor, ConsentDraft, Evidence, Giver, Grantee, GranteeDraft, Recording, RepresentativeId,
+    WithdrawalDraft,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use secrecy::ExposeSecret;
@@ -29,7 +31,6 @@ use crate::access::{
     Subject, audit_entry, categories, codes, consent_fact, db, policy_organisation, purposes,
     resident_subject,
 };
-use crate::caller::{Caller, CallerId};
 use crate::context;
 
 /// One version of a consent, with its withdrawal.
@@ -159,21 +160,14 @@ impl ConsentMutations {
     }
 }
 
-fn parse_uuid(id: &ID) -> Option<Uuid> {
+pub(crate) fn parse_uuid(id: &ID) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
 }
 
-/// Only a coach (a member, not a partner system) of the owning wijkteam records or withdraws.
-fn may_record(caller: &Caller, loaded: &Subject) -> Option<MemberId> {
-    match caller.id {
-        CallerId::Member(id) if loaded.caller_owns_plan && caller.roles.contains(&Role::Coach) => {
-            Some(id)
-        }
-        CallerId::Member(_) | CallerId::Client(_) => None,
-    }
-}
-
-async fn submit(services: &context::Services, entry: audit::NewEntry) -> Result<(), ApiError> {
+pub(crate) async fn submit(
+    services: &context::Services,
+    entry: audit::NewEntry,
+) -> Result<(), ApiError> {
     services
         .audit
         .submit(entry)
@@ -321,12 +315,12 @@ fn consent_view(
     })
 }
 
-fn bad(message: &'static str) -> ApiError {
+pub(crate) fn bad(message: &'static str) -> ApiError {
     ApiError::BadUserInput(message)
 }
 
 /// The policy's refusal as a fixed client text.
-fn policy_error(error: &policy::PolicyError) -> ApiError {
+pub(crate) fn policy_error(error: &policy::PolicyError) -> ApiError {
     use policy::PolicyError as E;
     ApiError::BadUserInput(match error {
         E::OtherResident => "the record belongs to another resident",
@@ -338,48 +332,68 @@ fn policy_error(error: &policy::PolicyError) -> ApiError {
         E::WrongPersonForAge => "given by the wrong person for the resident's age",
         E::EvidenceReferenceMissing => "the evidence needs a reference",
         E::AlreadyWithdrawn => "the consent is already withdrawn",
+        E::ObjectionCoversNothing => {
+            "an objection must cover at least one category and one organisation"
+        }
+        E::AlreadyLifted => "the objection is already lifted",
+        E::BreakGlassReasonTooShort { .. } => {
+            "break-the-glass needs a written reason of the configured minimum length"
+        }
+        E::BreakGlassDurationOutOfRange { .. } => {
+            "break-the-glass lasts more than zero hours and at most the configured maximum"
+        }
+        E::CareRelationOrganisationNotEligible => {
+            "the organisation is inactive or does not take part in the resident's network"
+        }
+        E::MemberNotOfOrganisation => "the member does not belong to the organisation",
+        E::CoordinatorNotWijkteam => "only a wijkteam coordinates",
+        E::AlreadyEnded => "the care relation has already ended",
         E::MatrixLoosened { .. }
         | E::BreakGlassLoosened { .. }
-        | E::ObjectionCoversNothing
-        | E::AlreadyLifted
         | E::BreakGlassRoleNotAllowed
         | E::BreakGlassActorNotEligible
-        | E::BreakGlassReasonTooShort { .. }
-        | E::BreakGlassDurationOutOfRange { .. }
         | E::BreakGlassConfigInvalid
-        | E::BreakGlassNeedsPerson
-        | E::CareRelationOrganisationNotEligible
-        | E::MemberNotOfOrganisation
-        | E::CoordinatorNotWijkteam
-        | E::AlreadyEnded => "refused by the policy",
+        | E::BreakGlassNeedsPerson => "refused by the policy",
     })
 }
 
-/// Refuses a caller who may not write, after auditing the attempt.
-async fn authorise_write(
+/// Asks the policy whether the caller may keep this part of the resident's record
+/// (`policy::may_record`: a coach of the wijkteam that owns the plan); refuses after auditing the
+/// attempt — `NOT_FOUND` when the caller may not know the resident, else `FORBIDDEN`. Answers
+/// the recording member and the basis (the owning wijkteam's statutory task).
+pub(crate) async fn authorise_write(
     services: &context::Services,
-    caller: &Caller,
     loaded: &Subject,
+    recording: Recording,
+    purpose: Purpose,
     mut entry: audit::NewEntry,
     now: DateTime<Utc>,
-) -> Result<MemberId, ApiError> {
-    let knows = loaded.caller_knows_resident(caller, now);
-    let member = may_record(caller, loaded).filter(|_| knows);
-    if let Some(member) = member {
-        return Ok(member);
-    }
+) -> Result<(MemberId, policy::Basis), ApiError> {
+    let permitted = policy::may_record(
+        &services.matrix,
+        &loaded.actor,
+        recording,
+        purpose,
+        &loaded.resident,
+        &loaded.facts,
+        now,
+    );
+    let denial = match (permitted, &loaded.actor) {
+        (Ok(basis), Actor::Member(member)) => return Ok((member.id, basis)),
+        // The policy lets only a member keep these records; a partner system never gets here.
+        (Ok(_), Actor::Client(_)) => policy::RecordDenial {
+            reason: policy::RecordDenyReason::NotOwningWijkteamCoach,
+            hides_resident: false,
+        },
+        (Err(denial), _) => denial,
+    };
     entry.outcome = audit::Outcome::Deny;
-    entry.reason = audit::Code::parse(if knows {
-        "not-owning-wijkteam-coach"
-    } else {
-        "no-care-relation"
-    })
-    .ok();
+    entry.reason = audit::Code::parse(denial.reason.as_str()).ok();
     submit(services, entry).await?;
-    Err(if knows {
-        ApiError::Forbidden
-    } else {
+    Err(if denial.hides_resident {
         ApiError::NotFound
+    } else {
+        ApiError::Forbidden
     })
 }
 
@@ -408,7 +422,15 @@ async fn record_consent(
         loaded.plan.id,
     );
     entry.action = audit::AuditAction::ConsentRecorded;
-    let member = authorise_write(services, caller, &loaded, entry.clone(), now).await?;
+    let (member, _) = authorise_write(
+        services,
+        &loaded,
+        Recording::Consent,
+        purpose,
+        entry.clone(),
+        now,
+    )
+    .await?;
 
     // Translate the input; the policy judges it.
     let grantee = match (grantee_organisation, input.grantee_kind.as_deref()) {
@@ -579,7 +601,7 @@ async fn record_consent(
     consent_view(&loaded, &row, Utc::now())
 }
 
-type WriteFuture<'a> =
+pub(crate) type WriteFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sea_orm::DbErr>> + Send + 'a>>;
 
 /// Writes in one transaction, with the audit entry durable before the commit: the rows are
@@ -589,7 +611,7 @@ type WriteFuture<'a> =
 /// SQLite has one writer at a time and the audit log writes to the same database, so there the
 /// entry is made durable first and the rows written after it (an entry of an attempt whose write
 /// then failed is possible; a write without its entry is not).
-async fn write_audited(
+pub(crate) async fn write_audited(
     services: &context::Services,
     conn: &sea_orm::DatabaseConnection,
     entry: audit::NewEntry,
@@ -637,7 +659,15 @@ async fn withdraw_consent(
         loaded.plan.id,
     );
     entry.action = audit::AuditAction::ConsentWithdrawn;
-    let member = authorise_write(services, caller, &loaded, entry.clone(), now).await?;
+    let (member, _) = authorise_write(
+        services,
+        &loaded,
+        Recording::Consent,
+        purpose,
+        entry.clone(),
+        now,
+    )
+    .await?;
 
     let withdrawn_by = match &input.withdrawn_by_representative_id {
         Some(id) => {

@@ -3,12 +3,15 @@
 //! text reach a client: every error leaves through [`ApiError`] with a stable code.
 
 mod access;
+mod break_glass;
 mod caller;
+mod care_relations;
 #[allow(dead_code)] // used by the list resolvers being added (issue 8); remove with the first use
 mod connection;
 mod consents;
 mod context;
 mod error;
+mod objections;
 mod plan_writes;
 mod plans;
 mod schema;

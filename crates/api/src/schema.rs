@@ -43,6 +43,9 @@ pub struct Query(BaseQuery);
 pub struct Mutation(
     crate::plan_writes::PlanMutations,
     crate::consents::ConsentMutations,
+    crate::objections::ObjectionMutations,
+    crate::care_relations::CareRelationMutations,
+    crate::break_glass::BreakGlassMutations,
 );
 
 /// The version, the caller, and the first plan and consent reads.
