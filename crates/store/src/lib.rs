@@ -13,6 +13,7 @@ pub mod erase;
 mod error;
 pub mod records;
 pub mod rekey;
+pub mod residents;
 pub mod sealed;
 pub mod seed;
 mod value;
