@@ -16,6 +16,7 @@ mod facts;
 mod matrix;
 mod overview;
 mod record;
+mod register;
 mod sets;
 
 pub use break_glass::{BreakGlassConfig, BreakGlassDraft, ValidBreakGlass, validate_break_glass};
@@ -40,4 +41,5 @@ pub use record::{
     ValidCareRelation, knows_resident, may_record, validate_care_relation,
     validate_care_relation_end,
 };
+pub use register::{decide_identity, may_register};
 pub use sets::{CategorySet, PurposeSet, RoleSet};

@@ -197,13 +197,12 @@ fn intake_plan(actor: &Actor, facts: &Facts, now: DateTime<Utc>) -> Option<PlanF
             && relation.valid_at(now)
             && relation.party == CareParty::Organisation(organisation.id)
     });
-    (facts.plan.is_none() && organisation.kind == OrganisationKind::Wijkteam && coordinates).then(
-        || PlanFacts {
+    (facts.plan.is_none() && organisation.kind == OrganisationKind::Wijkteam && coordinates)
+        .then_some(PlanFacts {
             owning_organisation: organisation.id,
             owning_organisation_kind: OrganisationKind::Wijkteam,
             coordinating_coach: None,
-        },
-    )
+        })
 }
 
 #[cfg(test)]
