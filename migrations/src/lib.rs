@@ -9,6 +9,7 @@ mod m20261123_000003_auth;
 mod m20261123_000004_erasure;
 mod m20261123_000005_jsonb;
 mod m20261123_000006_break_glass;
+mod m20261123_000009_audit_purges;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_erasure::Migration),
             Box::new(m20261123_000005_jsonb::Migration),
             Box::new(m20261123_000006_break_glass::Migration),
+            Box::new(m20261123_000009_audit_purges::Migration),
         ]
     }
 }

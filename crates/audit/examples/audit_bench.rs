@@ -8,6 +8,8 @@
 
 #[path = "../../../migrations/src/m20261123_000002_audit_log.rs"]
 mod audit_migration;
+#[path = "../../../migrations/src/m20261123_000009_audit_purges.rs"]
+mod purge_migration;
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,10 @@ async fn open(label: &str, dir: &std::path::Path) -> DatabaseConnection {
         });
     let db = Database::connect(options).await.unwrap();
     audit_migration::Migration
+        .up(&SchemaManager::new(&db))
+        .await
+        .unwrap();
+    purge_migration::Migration
         .up(&SchemaManager::new(&db))
         .await
         .unwrap();

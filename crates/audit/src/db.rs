@@ -458,19 +458,29 @@ pub async fn load_leaf_hashes<C: ConnectionTrait>(
     chain: ChainId,
     to: u64,
 ) -> Result<Vec<Hash>, AuditError> {
+    load_leaf_hashes_from(db, chain, 0, to).await
+}
+
+/// Stored leaf hashes of a chain for `from <= seq < to`; fails on a gap.
+pub async fn load_leaf_hashes_from<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>, AuditError> {
     const PAGE: u64 = 50_000;
     let mut leaves = Vec::new();
     loop {
-        let from = leaves.len() as u64;
-        if from >= to {
+        let next = from + leaves.len() as u64;
+        if next >= to {
             break;
         }
-        let page = leaf_hash_page(db, chain, from, to, PAGE).await?;
+        let page = leaf_hash_page(db, chain, next, to, PAGE).await?;
         if page.is_empty() {
             break;
         }
         for (seq, hash) in page {
-            if seq != leaves.len() as u64 {
+            if seq != from + leaves.len() as u64 {
                 return Err(AuditError::Malformed("gap in chain"));
             }
             leaves.push(hash);
@@ -573,4 +583,92 @@ pub async fn chains<C: ConnectionTrait>(db: &C) -> Result<Vec<(ChainId, u64, u64
             ))
         })
         .collect()
+}
+
+pub const PURGES: &str = "audit_purges";
+
+/// A stored retention purge: the prefix `[0, purged_below)` of `chain` is gone; `frontier`
+/// (concatenated 32-byte hashes) and the signed note of that size stand for it.
+#[derive(Clone, Debug)]
+pub struct PurgeRow {
+    pub chain: ChainId,
+    pub purged_below: u64,
+    pub frontier: Vec<u8>,
+    pub note: String,
+    pub entry_chain: ChainId,
+    pub entry_seq: u64,
+}
+
+/// Every purge, in the order recorded.
+pub async fn load_purges<C: ConnectionTrait>(db: &C) -> Result<Vec<PurgeRow>, AuditError> {
+    let sql = format!(
+        "SELECT chain_id, purged_below, frontier, checkpoint_note, entry_chain_id, entry_seq \
+         FROM {PURGES} ORDER BY id"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let bad = |_| AuditError::Malformed("purge row");
+            let int = |idx: usize| -> Result<i64, AuditError> {
+                row.try_get_by_index::<i64>(idx)
+                    .or_else(|_| row.try_get_by_index::<i32>(idx).map(i64::from))
+                    .map_err(bad)
+            };
+            let position = |idx: usize| -> Result<u64, AuditError> {
+                u64::try_from(int(idx)?).map_err(|_| AuditError::Malformed("purge row"))
+            };
+            Ok(PurgeRow {
+                chain: ChainId::from_uuid(row.try_get_by_index::<Uuid>(0).map_err(bad)?),
+                purged_below: position(1)?,
+                frontier: row.try_get_by_index::<Vec<u8>>(2).map_err(bad)?,
+                note: row.try_get_by_index::<String>(3).map_err(bad)?,
+                entry_chain: ChainId::from_uuid(row.try_get_by_index::<Uuid>(4).map_err(bad)?),
+                entry_seq: position(5)?,
+            })
+        })
+        .collect()
+}
+
+/// The first position of `chain` whose entry occurred at or after `time_us` (`None`: none did).
+pub async fn first_seq_from<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    time_us: i64,
+) -> Result<Option<u64>, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT min(seq) FROM {ENTRIES} WHERE chain_id = {} AND occurred_at_us >= {}",
+        params.bind(chain.as_uuid()),
+        params.bind(time_us),
+    );
+    let row = db.query_one_raw(params.statement(sql)).await?;
+    Ok(row
+        .and_then(|row| row.try_get_by_index::<Option<i64>>(0).ok())
+        .flatten()
+        .map(|seq| seq as u64))
+}
+
+/// One entry's action and reason, if the entry exists.
+pub async fn action_and_reason<C: ConnectionTrait>(
+    db: &C,
+    chain: ChainId,
+    seq: u64,
+) -> Result<Option<(String, Option<String>)>, AuditError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT action, reason FROM {ENTRIES} WHERE chain_id = {} AND seq = {}",
+        params.bind(chain.as_uuid()),
+        params.bind(seq as i64),
+    );
+    let row = db.query_one_raw(params.statement(sql)).await?;
+    row.map(|row| {
+        let bad = |_| AuditError::Malformed("entry");
+        Ok((
+            row.try_get_by_index::<String>(0).map_err(bad)?,
+            row.try_get_by_index::<Option<String>>(1).map_err(bad)?,
+        ))
+    })
+    .transpose()
 }

@@ -7,7 +7,8 @@
 //! request through when the log cannot be written (`AuditError::Unavailable`).
 //!
 //! Entry points: [`start`] (the group-commit writer) and [`AuditLog::submit`]; [`verify`],
-//! [`prove_inclusion`], [`prove_consistency`]; [`search`] and [`access_report`].
+//! [`prove_inclusion`], [`prove_consistency`]; [`search`] and [`access_report`]; [`plan_purge`]
+//! and [`apply_purge`] (retention).
 
 mod checkpoint;
 mod db;
@@ -15,6 +16,7 @@ mod encoding;
 mod entry;
 mod error;
 pub mod merkle;
+mod purge;
 mod query;
 mod verify;
 mod writer;
@@ -34,6 +36,7 @@ pub use entry::{
     now_micros,
 };
 pub use error::AuditError;
+pub use purge::{PurgePlan, apply_purge, plan_purge, purge_reason};
 pub use query::{
     AccessReportRow, AuditFilter, AuditPage, Cursor, MAX_PAGE, access_report,
     explain_access_report, explain_search, search,

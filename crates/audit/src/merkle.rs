@@ -99,6 +99,16 @@ impl Frontier {
             })
     }
 
+    /// A frontier from its stored parts: `nodes` must hold one hash per set bit of `size`.
+    pub fn from_nodes(size: u64, nodes: Vec<Hash>) -> Option<Frontier> {
+        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
+    }
+
+    /// The subtree roots, left to right (largest subtree first).
+    pub fn nodes(&self) -> &[Hash] {
+        &self.nodes
+    }
+
     /// The hash of the subtree `[start, end)` if it is one of the frontier's subtrees.
     pub(crate) fn subtree(&self, start: u64, end: u64) -> Option<Hash> {
         self.ranges()
@@ -281,6 +291,44 @@ pub fn verify_consistency(
     f_r == *old_root && s_r == *new_root && s_n == 0
 }
 
+/// A subtree oracle over a tree whose first `frontier.size()` leaves were purged: the frontier
+/// stands for them, `leaves` are the leaf hashes from there on. Ranges that need a purged leaf
+/// not covered by a whole frontier subtree are `NotFound`.
+pub fn purged_oracle<'a>(
+    frontier: &'a Frontier,
+    leaves: &'a [Hash],
+) -> impl FnMut(u64, u64) -> Result<Hash, AuditError> + 'a {
+    move |lo, hi| purged_subtree(frontier, leaves, lo, hi)
+}
+
+fn purged_subtree(
+    frontier: &Frontier,
+    leaves: &[Hash],
+    lo: u64,
+    hi: u64,
+) -> Result<Hash, AuditError> {
+    let start = frontier.size();
+    if lo >= start {
+        let lo = usize::try_from(lo - start).map_err(|_| AuditError::NotFound)?;
+        let hi = usize::try_from(hi - start).map_err(|_| AuditError::NotFound)?;
+        return leaves.get(lo..hi).map(root_of).ok_or(AuditError::NotFound);
+    }
+    if hi <= start
+        && let Some(hash) = frontier.subtree(lo, hi)
+    {
+        return Ok(hash);
+    }
+    if hi - lo <= 1 {
+        return Err(AuditError::NotFound);
+    }
+    // MTH(D[lo:hi]) = node(MTH(D[lo:lo+k]), MTH(D[lo+k:hi])), whatever the range.
+    let k = split_point(hi - lo);
+    Ok(node_hash(
+        &purged_subtree(frontier, leaves, lo, lo + k)?,
+        &purged_subtree(frontier, leaves, lo + k, hi)?,
+    ))
+}
+
 /// A subtree oracle over an in-memory list of leaf hashes.
 pub fn leaves_oracle(leaves: &[Hash]) -> impl FnMut(u64, u64) -> Result<Hash, AuditError> + '_ {
     move |lo, hi| {
@@ -418,6 +466,30 @@ mod tests {
             };
             let proof = consistency_path(old_size, old_size + extra, &mut oracle);
             prop_assert!(proof.is_ok());
+        }
+
+        /// After a purge of `[0, purged)`, every retained leaf is still provable, and the proofs
+        /// (inclusion, and consistency from any retained size) equal those of the whole tree.
+        #[test]
+        fn purged_prefix_keeps_retained_proofs(purged in 1u64..80, kept in 1u64..80, seed in any::<u64>()) {
+            let size = purged + kept;
+            let list = leaves(size as usize);
+            let mut frontier = Frontier::new();
+            for leaf in &list[..purged as usize] {
+                frontier.push(*leaf);
+            }
+            let stored = Frontier::from_nodes(purged, frontier.nodes().to_vec()).unwrap();
+            let retained = &list[purged as usize..];
+            let index = purged + seed % kept;
+            let whole = inclusion_path(index, size, &mut leaves_oracle(&list)).unwrap();
+            let after = inclusion_path(index, size, &mut purged_oracle(&stored, retained)).unwrap();
+            prop_assert_eq!(&whole, &after);
+            prop_assert!(verify_inclusion(index, size, &list[index as usize], &after, &root_of(&list)));
+            let old_size = purged + seed % kept;
+            let whole = consistency_path(old_size, size, &mut leaves_oracle(&list)).unwrap();
+            let after = consistency_path(old_size, size, &mut purged_oracle(&stored, retained)).unwrap();
+            prop_assert_eq!(whole, after);
+            prop_assert!(Frontier::from_nodes(purged, Vec::new()).is_none());
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::checkpoint::{NoteError, VerifierKey, split_export};
 use crate::db;
 use crate::encoding::{encode_entry, encode_stored};
 use crate::entry::ChainId;
-use crate::merkle::{self, Frontier, Hash, leaf_hash, leaves_oracle};
+use crate::merkle::{self, Frontier, Hash, leaf_hash, purged_oracle};
+use crate::purge::{decode_frontier, purge_reason, purged_frontier};
 
 /// Rows read per query while verifying.
 const PAGE: u64 = 20_000;
@@ -90,6 +91,16 @@ pub enum Problem {
         source: CheckpointSource,
         detail: &'static str,
     },
+    /// A retention purge record that does not hold: its note is not signed by the key, is for
+    /// another chain or size, or its frontier does not lead to the signed root.
+    ForgedPurge {
+        chain: ChainId,
+        purged_below: u64,
+        detail: &'static str,
+    },
+    /// A purge record without the `audit.purged` entry that must precede it: entries were
+    /// deleted outside `wijkhub audit purge`.
+    UnrecordedPurge { chain: ChainId, purged_below: u64 },
 }
 
 impl Problem {
@@ -109,7 +120,9 @@ impl Problem {
             Problem::ForgedCheckpoint { .. }
             | Problem::ReplayedCheckpoint { .. }
             | Problem::ConflictingCheckpoints { .. }
-            | Problem::MalformedCheckpoint { .. } => None,
+            | Problem::MalformedCheckpoint { .. }
+            | Problem::ForgedPurge { .. }
+            | Problem::UnrecordedPurge { .. } => None,
         }
     }
 }
@@ -168,6 +181,21 @@ impl fmt::Display for Problem {
             Problem::MalformedCheckpoint { source, detail } => {
                 write!(f, "{source}: malformed checkpoint: {detail}")
             }
+            Problem::ForgedPurge {
+                chain,
+                purged_below,
+                detail,
+            } => write!(
+                f,
+                "chain {chain}: the purge record below {purged_below} does not hold: {detail}"
+            ),
+            Problem::UnrecordedPurge {
+                chain,
+                purged_below,
+            } => write!(
+                f,
+                "chain {chain}: entries below {purged_below} were deleted without a recorded purge"
+            ),
         }
     }
 }
@@ -182,6 +210,8 @@ pub struct ChainSummary {
     pub checkpointed_size: u64,
     /// Entries after the last checkpoint: intact but not yet sealed (a crash leaves some).
     pub unsealed: u64,
+    /// Entries below this position were removed by a retention purge (0: none).
+    pub purged_below: u64,
 }
 
 /// The outcome of [`verify`]. `is_ok` only when there is no problem at all.
@@ -330,6 +360,8 @@ pub async fn verify<C: ConnectionTrait>(
         });
     }
 
+    let starts = check_purges(db, key, &mut roots, &mut report.problems).await?;
+
     let db_chains = db::chains(db).await?;
     let total: u64 = db_chains.iter().map(|(_, count, _)| count).sum();
     let mut all_chains: BTreeSet<ChainId> = db_chains.iter().map(|(chain, _, _)| *chain).collect();
@@ -339,14 +371,19 @@ pub async fn verify<C: ConnectionTrait>(
     let pages = Pages::open(db).await;
     for chain in all_chains {
         let checkpoints = roots.remove(&chain).unwrap_or_default();
+        let start = starts.get(&chain).cloned().unwrap_or_default();
+        let purged_below = start.size();
         let (count, head) = db_chains
             .iter()
             .find(|(c, _, _)| *c == chain)
             .map_or((0, 0), |(_, count, head)| (*count, *head));
-        let summary = verify_chain(
+        // A chain purged to its end has no rows left; its size is where the purge cut it.
+        let head = head.max(purged_below);
+        let scanned = verify_chain(
             db,
             &pages,
             chain,
+            start,
             &checkpoints,
             &mut report.problems,
             &mut |n| {
@@ -355,7 +392,7 @@ pub async fn verify<C: ConnectionTrait>(
             },
         )
         .await?;
-        report.entries_checked += summary.0;
+        report.entries_checked += scanned.saturating_sub(purged_below);
         let checkpointed_size = checkpoints.keys().next_back().copied().unwrap_or(0);
         if checkpointed_size > head {
             report.problems.push(Problem::TruncatedTail {
@@ -369,6 +406,7 @@ pub async fn verify<C: ConnectionTrait>(
             entries: count,
             checkpointed_size,
             unsealed: head.saturating_sub(checkpointed_size),
+            purged_below,
         });
     }
     progress(total, total);
@@ -434,22 +472,28 @@ async fn verify_chain<C: ConnectionTrait>(
     db: &C,
     pages: &Pages,
     chain: ChainId,
+    start: Frontier,
     checkpoints: &BTreeMap<u64, Hash>,
     problems: &mut Vec<Problem>,
     progress: &mut dyn FnMut(u64),
-) -> Result<(u64,), AuditError> {
+) -> Result<u64, AuditError> {
+    // After a purge the scan starts at its cut, from the purge's frontier (checked against its
+    // signed checkpoint in `check_purges`); checkpoints inside the purged prefix are skipped.
+    let from = start.size();
+    let checkpoints: Vec<(u64, Hash)> = checkpoints
+        .iter()
+        .filter(|(size, _)| **size > from)
+        .map(|(size, root)| (*size, *root))
+        .collect();
     let mut scan = ChainScan {
         chain,
-        frontier: Frontier::new(),
-        proven: 0,
-        checkpoints: checkpoints
-            .iter()
-            .map(|(size, root)| (*size, *root))
-            .collect(),
+        frontier: start,
+        proven: from,
+        checkpoints,
         next_checkpoint: 0,
         buffer: Vec::with_capacity(512),
     };
-    let mut rows = pages.fetch(db, chain, 0).await?;
+    let mut rows = pages.fetch(db, chain, from).await?;
     while let Some(last) = rows.last() {
         let n_rows = rows.len() as u64;
         // The next page is read (by the driver or the reader thread) while this one is checked.
@@ -460,17 +504,97 @@ async fn verify_chain<C: ConnectionTrait>(
             None => {}
             Some(Stop::Problem(problem)) => {
                 problems.push(problem);
-                return Ok((scan.frontier.size(),));
+                return Ok(scan.frontier.size());
             }
             Some(Stop::Classify(seq)) => {
                 problems.push(classify(db, chain, seq).await?);
-                return Ok((scan.frontier.size(),));
+                return Ok(scan.frontier.size());
             }
         }
         progress(n_rows);
         rows = next?;
     }
-    Ok((scan.frontier.size(),))
+    Ok(scan.frontier.size())
+}
+
+/// Checks every retention purge record: its note signed by the key for its chain and size, its
+/// frontier leading to that root, and its `audit.purged` entry in the log (or itself purged
+/// later). Valid purges join the chain's checkpoints; returns where each chain now starts.
+async fn check_purges<C: ConnectionTrait>(
+    db: &C,
+    key: &VerifierKey,
+    roots: &mut BTreeMap<ChainId, BTreeMap<u64, Hash>>,
+    problems: &mut Vec<Problem>,
+) -> Result<HashMap<ChainId, Frontier>, AuditError> {
+    let rows = db::load_purges(db).await?;
+    let mut valid: Vec<(&db::PurgeRow, Frontier)> = Vec::new();
+    for row in &rows {
+        let forged = |detail| Problem::ForgedPurge {
+            chain: row.chain,
+            purged_below: row.purged_below,
+            detail,
+        };
+        let checkpoint = match key.verify_note(&row.note) {
+            Ok(checkpoint) => checkpoint,
+            Err(_) => {
+                problems.push(forged("its checkpoint is not signed by the log key"));
+                continue;
+            }
+        };
+        if checkpoint.chain() != Some(row.chain) || checkpoint.tree_size != row.purged_below {
+            problems.push(forged("its checkpoint is for another chain or size"));
+            continue;
+        }
+        let Some(frontier) = decode_frontier(row.purged_below, &row.frontier) else {
+            problems.push(forged("its frontier is malformed"));
+            continue;
+        };
+        if frontier.root() != checkpoint.root {
+            problems.push(forged("its frontier does not lead to the signed root"));
+            continue;
+        }
+        let by_size = roots.entry(row.chain).or_default();
+        match by_size.get(&row.purged_below) {
+            Some(root) if *root != checkpoint.root => {
+                problems.push(Problem::ConflictingCheckpoints {
+                    chain: row.chain,
+                    tree_size: row.purged_below,
+                });
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                by_size.insert(row.purged_below, checkpoint.root);
+            }
+        }
+        valid.push((row, frontier));
+    }
+    let mut starts: HashMap<ChainId, Frontier> = HashMap::new();
+    for (row, frontier) in &valid {
+        let entry_purged = valid
+            .iter()
+            .any(|(other, _)| other.chain == row.entry_chain && row.entry_seq < other.purged_below);
+        if !entry_purged {
+            let reason = purge_reason(row.chain, row.purged_below);
+            let recorded = db::action_and_reason(db, row.entry_chain, row.entry_seq).await?;
+            let matches = recorded.is_some_and(|(action, found)| {
+                action == crate::AuditAction::AuditPurge.as_str()
+                    && found.as_deref() == Some(reason.as_str())
+            });
+            if !matches {
+                problems.push(Problem::UnrecordedPurge {
+                    chain: row.chain,
+                    purged_below: row.purged_below,
+                });
+                continue;
+            }
+        }
+        let start = starts.entry(row.chain).or_default();
+        if frontier.size() > start.size() {
+            *start = frontier.clone();
+        }
+    }
+    Ok(starts)
 }
 
 enum Stop {
@@ -637,8 +761,16 @@ pub async fn prove_inclusion<C: ConnectionTrait>(
         return Err(AuditError::NotFound);
     }
     let entry = stored.entry?;
-    let leaves = db::load_leaf_hashes(db, chain, checkpoint.tree_size).await?;
-    let path = merkle::inclusion_path(seq, checkpoint.tree_size, &mut leaves_oracle(&leaves))?;
+    let start = purged_frontier(db, chain).await?;
+    if seq < start.size() {
+        return Err(AuditError::NotFound);
+    }
+    let leaves = db::load_leaf_hashes_from(db, chain, start.size(), checkpoint.tree_size).await?;
+    let path = merkle::inclusion_path(
+        seq,
+        checkpoint.tree_size,
+        &mut purged_oracle(&start, &leaves),
+    )?;
     Ok(InclusionProof {
         chain,
         seq,
@@ -666,8 +798,12 @@ pub async fn prove_consistency<C: ConnectionTrait>(
     let (Some(old_checkpoint), Some(new_checkpoint)) = (find(old_size), find(new_size)) else {
         return Err(AuditError::NotFound);
     };
-    let leaves = db::load_leaf_hashes(db, chain, new_size).await?;
-    let path = merkle::consistency_path(old_size, new_size, &mut leaves_oracle(&leaves))?;
+    let start = purged_frontier(db, chain).await?;
+    if old_size < start.size() {
+        return Err(AuditError::NotFound);
+    }
+    let leaves = db::load_leaf_hashes_from(db, chain, start.size(), new_size).await?;
+    let path = merkle::consistency_path(old_size, new_size, &mut purged_oracle(&start, &leaves))?;
     Ok(ConsistencyProof {
         chain,
         old_size,

@@ -6,6 +6,8 @@
 
 #[path = "../../../../migrations/src/m20261123_000002_audit_log.rs"]
 mod audit_migration;
+#[path = "../../../../migrations/src/m20261123_000009_audit_purges.rs"]
+mod purge_migration;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -111,6 +113,7 @@ pub async fn connect(url: &str) -> DatabaseConnection {
 pub async fn migrate(db: &DatabaseConnection) {
     let manager = SchemaManager::new(db);
     audit_migration::Migration.up(&manager).await.unwrap();
+    purge_migration::Migration.up(&manager).await.unwrap();
 }
 
 pub async fn sqlite() -> TestDb {
