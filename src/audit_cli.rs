@@ -44,6 +44,15 @@ pub enum AuditCommand {
         #[arg(long, requires = "old_size")]
         new_size: Option<u64>,
     },
+    /// Remove entries older than the retention period (`audit.retention_years`, at least five
+    /// years): per chain, the prefix up to a signed checkpoint below which every entry is older,
+    /// recorded so that `audit verify` still checks the rest. The purge is itself audited.
+    Purge {
+        /// Remove entries that occurred before this day (YYYY-MM-DD, UTC). Default: today minus
+        /// the retention period. A later day is refused, with the date it becomes possible.
+        #[arg(long, value_name = "DATE")]
+        before: Option<chrono::NaiveDate>,
+    },
     /// Check a proof printed by `audit prove` against a published key; needs no database.
     CheckProof {
         /// The proof file.
@@ -94,6 +103,7 @@ pub async fn run(command: AuditCommand, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        AuditCommand::Purge { before } => purge(config, before).await,
         AuditCommand::CheckProof { file, key } => {
             let key = parse_key(&key)?;
             let text = std::fs::read_to_string(&file)
@@ -175,7 +185,7 @@ async fn verify(
     );
     for chain in &report.chains {
         println!(
-            "  chain {}: {} entries, {} under a signed checkpoint{}",
+            "  chain {}: {} entries, {} under a signed checkpoint{}{}",
             chain.chain,
             chain.entries,
             chain.checkpointed_size,
@@ -183,6 +193,14 @@ async fn verify(
                 format!(
                     ", {} after the last checkpoint (intact, not yet sealed)",
                     chain.unsealed
+                )
+            } else {
+                String::new()
+            },
+            if chain.purged_below > 0 {
+                format!(
+                    "; entries below {} purged after the retention period",
+                    chain.purged_below
                 )
             } else {
                 String::new()
@@ -200,4 +218,97 @@ async fn verify(
         "the audit log does NOT verify: {} problem(s)",
         report.problems.len()
     )
+}
+
+/// `audit purge`: refuses a cut inside the retention period (audited), else records an
+/// `audit.purged` entry per chain before that chain's prefix is removed.
+async fn purge(config: &Config, before: Option<chrono::NaiveDate>) -> anyhow::Result<()> {
+    use audit::{Actor, AuditAction, Code, NewEntry, Outcome};
+    use chrono::{Months, Utc};
+
+    let years = config.audit.retention_years;
+    let months = Months::new(12 * years);
+    let now = Utc::now();
+    let cut = now
+        .checked_sub_months(months)
+        .context("the retention period reaches before the calendar")?;
+    let before = match before {
+        Some(day) => day.and_time(chrono::NaiveTime::MIN).and_utc(),
+        None => cut,
+    };
+    let db = Db::connect(&config.database).await?;
+    let keys = AuthKeys::load(&config.auth.key_file)
+        .context("the audit log needs the auth key file (it holds the checkpoint key)")?;
+    let signing = keys.audit_signing_key(&config.audit.origin_prefix)?;
+    let verifier = signing.verifier_key();
+    let writer = audit::start(db.conn().clone(), config.audit.clone(), signing)
+        .await
+        .context("the audit log cannot start")?;
+    let log = writer.log();
+    let record = |outcome, reason: &str| -> anyhow::Result<NewEntry> {
+        let mut entry = NewEntry::new(AuditAction::AuditPurge, Actor::System, outcome);
+        entry.reason = Some(Code::parse(reason)?);
+        Ok(entry)
+    };
+
+    if before > cut {
+        let day = before.date_naive();
+        let possible = day
+            .checked_add_months(months)
+            .map_or_else(|| "never".to_owned(), |date| date.to_string());
+        log.submit(record(Outcome::Deny, "within-retention")?)
+            .await
+            .context("the audit entry could not be written")?;
+        writer.shutdown().await?;
+        bail!(
+            "refused: entries from before {day} are not all past the retention period of {years} \
+             years (audit.retention_years); a purge up to {day} becomes possible on {possible}"
+        );
+    }
+
+    let plans = match audit::plan_purge(db.conn(), &verifier, before).await {
+        Ok(plans) => plans,
+        Err(error) => {
+            writer.shutdown().await?;
+            return Err(error).context(
+                "nothing purged: the log does not match its signed checkpoints (run `wijkhub audit verify`)",
+            );
+        }
+    };
+    if plans.is_empty() {
+        writer.shutdown().await?;
+        println!(
+            "nothing to purge: no chain has a signed checkpoint with only entries from before {} below it",
+            before.date_naive()
+        );
+        return Ok(());
+    }
+    let mut total = 0u64;
+    for plan in &plans {
+        // Durable before anything is deleted.
+        let receipt = log
+            .submit(record(Outcome::Permit, &plan.reason())?)
+            .await
+            .context("the audit entry could not be written; nothing purged")?;
+        let deleted = audit::apply_purge(db.conn(), plan, before, &receipt)
+            .await
+            .context(
+                "the purge failed (it needs DELETE on audit_entries: run it as the owner role)",
+            )?;
+        total += deleted;
+        println!(
+            "  chain {}: removed entries {}..{} ({deleted}), kept the signed checkpoint of size {}",
+            plan.chain, plan.from, plan.purged_below, plan.purged_below
+        );
+    }
+    writer
+        .shutdown()
+        .await
+        .context("the audit log did not close cleanly")?;
+    println!(
+        "purged {total} entries from before {} in {} chain(s); `wijkhub audit verify` checks the rest",
+        before.date_naive(),
+        plans.len()
+    );
+    Ok(())
 }

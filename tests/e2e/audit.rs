@@ -175,3 +175,133 @@ async fn key_operations_and_erasure_requests_are_audited() {
     let verified = cli.run(&["audit", "verify"]);
     assert!(verified.status.success(), "{}", verified.stdout);
 }
+
+/// Entries from six years ago, written as an earlier hub would have (its own chain, signed with
+/// the hub's audit key, checkpointed every 5 entries and at the end).
+async fn old_entries(cli: &testkit::Cli, db: &TestDb, n: u64) {
+    let keys = server::auth::AuthKeys::load(&cli.dir().join("data/auth-keys")).unwrap();
+    let config = audit::WriterConfig {
+        checkpoint_every_entries: 5,
+        ..audit::WriterConfig::default()
+    };
+    let key = keys.audit_signing_key(&config.origin_prefix).unwrap();
+    let conn = Database::connect(db.url()).await.unwrap();
+    let writer = audit::start(conn.clone(), config, key).await.unwrap();
+    let long_ago = audit::now_micros() - chrono::Duration::days(6 * 366);
+    for i in 0..n {
+        let mut entry = audit::NewEntry::new(
+            audit::AuditAction::ResidentRead,
+            audit::Actor::System,
+            audit::Outcome::Permit,
+        );
+        entry.time = long_ago + chrono::Duration::seconds(i as i64);
+        entry.resident = Some(domain::ResidentId::from_uuid(uuid::Uuid::now_v7()));
+        writer.log().submit(entry).await.unwrap();
+    }
+    writer.shutdown().await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn purging_past_the_retention_keeps_the_log_verifiable_and_is_audited() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db)
+        .env("WIJKHUB_AUDIT__EXPORT_PATH", "data/checkpoints.txt");
+    let seeded = cli.run(&["seed", "--demo"]);
+    assert!(seeded.status.success(), "{}", seeded.stderr);
+    old_entries(&cli, &db, 12).await;
+
+    // Inside the retention period: refused, with the day it becomes possible; nothing removed.
+    let refused = cli.run(&["audit", "purge", "--before", "2030-01-01"]);
+    assert!(!refused.status.success(), "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("a purge up to 2030-01-01 becomes possible on 2035-01-01"),
+        "{}",
+        refused.stderr
+    );
+    // A retention below five years is not a setting the hub accepts.
+    let mut short = wijkhub();
+    short
+        .database(&db)
+        .env("WIJKHUB_AUDIT__RETENTION_YEARS", "4");
+    let too_short = short.run(&["audit", "purge"]);
+    assert!(!too_short.status.success());
+    assert!(
+        too_short
+            .stderr
+            .contains("retention_years must be at least 5"),
+        "{}",
+        too_short.stderr
+    );
+
+    // Past it: the old chain goes, up to its last checkpoint, and the rest verifies.
+    let purged = cli.run(&["audit", "purge"]);
+    assert!(
+        purged.status.success(),
+        "{}\n{}",
+        purged.stdout,
+        purged.stderr
+    );
+    assert!(
+        purged.stdout.contains("purged 12 entries"),
+        "{}",
+        purged.stdout
+    );
+    let verified = cli.run(&["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+    let again = cli.run(&["audit", "purge"]);
+    assert!(again.status.success(), "{}", again.stderr);
+    assert!(
+        again.stdout.contains("nothing to purge"),
+        "{}",
+        again.stdout
+    );
+
+    // The refusal and the purge are in the log; the old entries are not.
+    let conn = Database::connect(db.url()).await.unwrap();
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT outcome, reason FROM audit_entries WHERE action = 'audit.purged' \
+             ORDER BY occurred_at_us",
+        ))
+        .await
+        .unwrap();
+    let purges: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "outcome").unwrap(),
+                row.try_get("", "reason").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(purges.len(), 2, "{purges:?}");
+    assert_eq!(
+        purges[0],
+        ("deny".to_owned(), "within-retention".to_owned())
+    );
+    assert_eq!(purges[1].0, "permit");
+    assert!(purges[1].1.starts_with("purge:"), "{purges:?}");
+    assert!(purges[1].1.ends_with(":12"), "{purges:?}");
+    let old = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) FROM audit_entries WHERE actor_kind = 'system' AND action = 'resident.read'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(old, 0);
+    conn.close().await.unwrap();
+}
