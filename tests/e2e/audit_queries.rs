@@ -377,3 +377,73 @@ fn totp_code(secret_base32: &str, unix: i64) -> String {
     let binary = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
     format!("{:06}", binary % 1_000_000)
 }
+
+/// Reads a plan with `X-Forwarded-For: 203.0.113.5, 198.51.100.7` and returns the source address
+/// its audit entry recorded.
+async fn source_recorded(db: &TestDb, trusted_proxies: Option<&str>) -> String {
+    let mut cli = wijkhub();
+    cli.database(db).env("WIJKHUB_HTTP__PORT", "0");
+    if let Some(trusted) = trusted_proxies {
+        cli.env("WIJKHUB_HTTP__TRUSTED_PROXIES", trusted);
+    }
+    let (_hub, demo) = Demo::start(&cli);
+    let conn = sea_orm::Database::connect(db.url()).await.unwrap();
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+    let plan: uuid::Uuid = sea_orm::ConnectionTrait::query_one_raw(
+        &conn,
+        sea_orm::Statement::from_string(backend, "SELECT id FROM plans ORDER BY id LIMIT 1"),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "id")
+    .unwrap();
+    let token = demo.token("stichting-buurtkracht").await;
+    let response = demo
+        .http
+        .post(format!("{}/graphql", demo.base))
+        .bearer_auth(&token)
+        .header("Wijkhub-Purpose", "support")
+        .header("X-Forwarded-For", "203.0.113.5, 198.51.100.7")
+        .json(&json!({ "query": "query($id: ID!) { plan(id: $id) { id } }", "variables": { "id": plan } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let source: String = sea_orm::ConnectionTrait::query_one_raw(
+        &conn,
+        sea_orm::Statement::from_sql_and_values(
+            backend,
+            if backend == sea_orm::DbBackend::Postgres {
+                "SELECT source_address FROM audit_entries WHERE request_id = $1"
+            } else {
+                "SELECT source_address FROM audit_entries WHERE request_id = ?"
+            },
+            [request_id.into()],
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap_or_else(|| panic!("no audit entry for the read"))
+    .try_get("", "source_address")
+    .unwrap();
+    conn.close().await.unwrap();
+    source
+}
+
+#[tokio::test]
+async fn the_source_address_follows_x_forwarded_for_only_from_a_trusted_proxy() {
+    // The hub behind a proxy on loopback: the right-most address the proxy did not add itself.
+    let db = TestDb::new().await;
+    assert_eq!(
+        source_recorded(&db, Some(r#"["127.0.0.1/32"]"#)).await,
+        "198.51.100.7"
+    );
+    // No trusted proxies: the header is anybody's say-so, and the peer is recorded.
+    let db = TestDb::new().await;
+    assert_eq!(source_recorded(&db, None).await, "127.0.0.1");
+}

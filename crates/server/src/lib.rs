@@ -6,6 +6,7 @@
 mod app;
 pub mod auth;
 pub mod config;
+mod forwarded;
 pub mod keys;
 mod request_id;
 mod router;
