@@ -7,10 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
 mod audit;
+mod break_glass;
+mod care_relations;
 mod cli;
 mod consents;
 mod demo;
 mod graphql;
+mod objections;
 mod plan_writes;
 mod plans;
 mod probes;

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use testkit::TestDb;
 
-use crate::demo::{Demo, error_code};
+use crate::demo::{Auth, Demo, error_code};
 use crate::wijkhub;
 
 impl Demo {
@@ -145,19 +145,34 @@ async fn the_story_reaches_exactly_whom_the_resident_agreed_to() {
         assert_eq!(error_code(&response), "PURPOSE_REQUIRED", "{purpose:?}");
     }
 
-    // She withdraws her consent: from now on Welzijn sees nothing.
-    let withdrawn_at = if db.is_postgres() {
-        "now() - interval '1 second'"
-    } else {
-        "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 second')"
-    };
-    conn.execute_unprepared(&format!(
-        "UPDATE consents SET withdrawn_at = {withdrawn_at} WHERE resident_id = \
-         (SELECT resident_id FROM plans WHERE id = {})",
-        literal_uuid(&plan, db.is_postgres())
-    ))
-    .await
-    .unwrap();
+    // She withdraws her consent; the wijkteam's coach records it. From now on Welzijn sees
+    // nothing.
+    let consent: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT id FROM consents WHERE resident_id = \
+                 (SELECT resident_id FROM plans WHERE id = {})",
+                literal_uuid(&plan, db.is_postgres())
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let cookie = demo.login("coach@noordwest.demo").await;
+    let withdrawn = demo
+        .graphql(
+            &Auth::Cookie(&cookie),
+            "mutation($input: WithdrawConsentInput!) { withdrawConsent(input: $input) { status } }",
+            json!({ "input": { "consentId": consent.to_string() } }),
+        )
+        .await;
+    assert_eq!(
+        withdrawn["data"]["withdrawConsent"]["status"], "withdrawn",
+        "{withdrawn}"
+    );
     let response = demo.plan(&welzijn, Some("support"), &plan).await;
     for (category, granted, reason, has_content) in sections(&response) {
         assert!(!granted && !has_content, "{category}: {response}");
