@@ -25,7 +25,12 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table("break_glass").drop_column("role").take())
+            .alter_table(
+                Table::alter()
+                    .table("break_glass")
+                    .drop_column("role")
+                    .take(),
+            )
             .await
     }
 }
