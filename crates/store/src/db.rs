@@ -5,6 +5,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -49,6 +51,18 @@ impl std::fmt::Debug for DbConfig {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// How many statements ran through a handle from [`Db::counting`]. Counts only; the statements
+/// themselves (which may carry resident data as parameters) are never kept.
+#[derive(Clone, Debug, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    /// Statements run so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Where the schema stands relative to this binary's migrations.
@@ -119,6 +133,26 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A handle on the same pool that counts every statement run through it (its clones and
+    /// its transactions included), and only those: statements through other handles — the audit
+    /// writer's, other requests' — are not counted. For tests and diagnostics that prove what a
+    /// resolver costs (a page of 100 plans must cost what a page of 2 costs).
+    pub fn counting(&self) -> (Db, StatementCounter) {
+        let counter = StatementCounter::default();
+        let count = counter.0.clone();
+        let mut conn = self.conn.clone();
+        conn.set_metric_callback(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        (
+            Db {
+                conn,
+                backend: self.backend,
+            },
+            counter,
+        )
     }
 
     /// Compares the applied migrations with the ones this binary carries.
