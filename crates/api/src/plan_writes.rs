@@ -17,15 +17,17 @@ use domain::{Action, Category, OrganisationId, ResidentId, SectionId};
 use policy::Request;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, SqlErr, TransactionTrait,
 };
-use store::entity::{plans, section_revisions, sections};
+use store::entity::{care_relations, members, plans, residents, section_revisions, sections};
 use store::sealed::{self, RevisionAuthor};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{Subject, active_record, audit_entry, db, need_to_know, plan_subject, subject};
+use crate::access::{
+    Subject, active_record, audit_entry, corrupt, db, need_to_know, plan_subject, subject,
+};
 use crate::caller::CallerId;
 use crate::context;
 use crate::plans::{AccessView, SectionView};
@@ -33,6 +35,10 @@ use crate::plans::{AccessView, SectionView};
 /// The most a section's content may hold, in bytes of UTF-8: 64 KiB. A plan section is prose
 /// written by people; anything larger is a mistake or an attack.
 pub const MAX_SECTION_BYTES: usize = 64 * 1024;
+
+/// The audit reason of a write refused because the object moved on since the caller read it
+/// (`CONFLICT`): outcome `deny`, nothing written.
+const CONFLICT_REASON: &str = "conflict";
 
 /// How often a write is retried when SQLite reports its single write lock busy (a snapshot taken
 /// before another writer committed). The transaction had no effect, so a retry is safe.
@@ -97,7 +103,231 @@ impl PlanMutations {
             .map(|plan| SetPlanStatusPayload { plan })
             .map_err(|error| error.extend())
     }
+
+    /// Moves a plan's coordination to another coach of the owning wijkteam (`toMember`) or to
+    /// another wijkteam in the resident's network (`toOrganisation`). `expectedVersion` as for
+    /// `setPlanStatus` (`CONFLICT` with `extensions.currentVersion`). Only the wijkteam that owns
+    /// the plan, on its statutory task, with a purpose. The care relations follow: the old
+    /// coordinator's ends, the new one's starts. Audited.
+    async fn transfer_coordination(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferCoordinationInput,
+    ) -> async_graphql::Result<TransferCoordinationPayload> {
+        use async_graphql::ErrorExtensions;
+        let result = async {
+            let plan_id = transfer_coordination(ctx, input).await?;
+            // Handed to another wijkteam, the plan may be out of the caller's sight now.
+            match crate::plans::plan(ctx, &ID(plan_id.to_string())).await {
+                Ok(plan) => Ok(Some(plan)),
+                Err(ApiError::NotFound) => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        result
+            .await
+            .map(|plan| TransferCoordinationPayload { plan })
+            .map_err(|error| error.extend())
+    }
 }
+
+/// Who takes over a plan's coordination: exactly one of `toMember` and `toOrganisation`.
+#[derive(InputObject)]
+pub struct TransferCoordinationInput {
+    pub plan_id: ID,
+    /// A coach (active member with the coach role) of the wijkteam that owns the plan, who
+    /// becomes the coordinating coach.
+    pub to_member: Option<ID>,
+    /// Another active wijkteam in the resident's network, which takes the plan over (regie);
+    /// it names its own coach later. The old wijkteam's coordinating relation ends.
+    pub to_organisation: Option<ID>,
+    /// The plan's version as the caller last read it.
+    pub expected_version: i64,
+}
+
+/// The plan after the transfer, read back as the caller may now see it: `null` when the plan
+/// went to another wijkteam and the caller no longer has a care relation with the resident.
+#[derive(SimpleObject)]
+pub struct TransferCoordinationPayload {
+    pub plan: Option<crate::plans::PlanView>,
+}
+
+/// The new coordinator, checked.
+enum Coordinator {
+    Member(Uuid),
+    Organisation(Uuid),
+}
+
+/// `transferCoordination`: the resolver; answers the plan's id.
+///
+/// Only the owning wijkteam on its statutory task (as `setPlanStatus`). In one transaction: the
+/// plan's coordinator (and, to another wijkteam, its owner) changes against `expectedVersion`;
+/// the coordinating care relation of the one handing over ends (`ended_at`, `ended_by`); a
+/// coordinating care relation of the one taking over starts. Audited before the answer.
+pub(crate) async fn transfer_coordination(
+    ctx: &Context<'_>,
+    input: TransferCoordinationInput,
+) -> Result<Uuid, ApiError> {
+    const ONE_TARGET: &str = "give exactly one of toMember and toOrganisation";
+    let caller = crate::caller(ctx)?;
+    let purpose = context::purpose(ctx)?;
+    let target = match (&input.to_member, &input.to_organisation) {
+        (Some(member), None) => Coordinator::Member(
+            Uuid::parse_str(member.as_str()).map_err(|_| ApiError::BadUserInput(NOT_A_COACH))?,
+        ),
+        (None, Some(organisation)) => Coordinator::Organisation(
+            Uuid::parse_str(organisation.as_str())
+                .map_err(|_| ApiError::BadUserInput(NOT_A_WIJKTEAM))?,
+        ),
+        (Some(_), Some(_)) | (None, None) => return Err(ApiError::BadUserInput(ONE_TARGET)),
+    };
+    if input.expected_version < 0 {
+        return Err(ApiError::BadUserInput("expectedVersion is negative"));
+    }
+    let plan_id = Uuid::parse_str(input.plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let conn = services.db.conn();
+    let subject = load(ctx, plan_id).await?;
+    let (basis, mut entry) = whole_plan_permit(
+        services,
+        caller,
+        &subject,
+        purpose,
+        &info,
+        now,
+        "coordination transfer",
+    )
+    .await?;
+    let plan = &subject.plan;
+    if plan.version != input.expected_version {
+        return Err(version_conflict(services, entry, plan.id).await);
+    }
+    // The one taking over, checked against the store (after the permit: an outsider learns
+    // nothing about the wijkteam's staff).
+    let refused = match target {
+        Coordinator::Member(member) => {
+            let row = members::Entity::find_by_id(member)
+                .one(conn)
+                .await
+                .map_err(db)?;
+            let is_coach = row.as_ref().is_some_and(|row| {
+                row.organisation_id == plan.owning_organisation_id
+                    && row.status == domain::MemberStatus::Active.as_str()
+                    && crate::access::codes(&row.roles, row.id).is_ok_and(|roles| {
+                        roles
+                            .iter()
+                            .any(|role| role == domain::Role::Coach.as_str())
+                    })
+            });
+            if !is_coach {
+                Some(NOT_A_COACH)
+            } else if plan.coordinating_member_id == Some(member) {
+                Some("toMember already coordinates this plan")
+            } else {
+                None
+            }
+        }
+        Coordinator::Organisation(organisation) => {
+            let found = store::records::load_organisations(conn, &[organisation]).await?;
+            let eligible = found.get(&organisation).is_some_and(|record| {
+                record.organisation.kind == domain::OrganisationKind::Wijkteam.as_str()
+                    && record.organisation.status == domain::MemberStatus::Active.as_str()
+                    && record
+                        .networks
+                        .contains(&subject.record.resident.network_id)
+            });
+            if !eligible {
+                Some(NOT_A_WIJKTEAM)
+            } else if organisation == plan.owning_organisation_id {
+                Some("toOrganisation already owns this plan")
+            } else {
+                None
+            }
+        }
+    };
+    if let Some(rule) = refused {
+        entry.reason = audit::Code::parse("invalid-coordinator").ok();
+        if let Err(error) = services.audit.submit(entry).await {
+            tracing::error!(error = %error, "audit entry not written; coordination transfer refused");
+            return Err(ApiError::AuditUnavailable);
+        }
+        return Err(ApiError::BadUserInput(rule));
+    }
+    if !services.audit.is_healthy() {
+        return Err(ApiError::AuditUnavailable);
+    }
+    let (new_owner, new_member) = match target {
+        Coordinator::Member(member) => (plan.owning_organisation_id, Some(member)),
+        Coordinator::Organisation(organisation) => (organisation, None),
+    };
+    let recorded_by = match caller.id {
+        CallerId::Member(id) => id.as_uuid(),
+        CallerId::Client(id) => id.as_uuid(),
+    };
+    let tx = conn.begin().await.map_err(db)?;
+    let moved = plans::Entity::update_many()
+        .col_expr(plans::Column::OwningOrganisationId, Expr::value(new_owner))
+        .col_expr(plans::Column::CoordinatingMemberId, Expr::value(new_member))
+        .col_expr(
+            plans::Column::Version,
+            Expr::col(plans::Column::Version).add(1),
+        )
+        .col_expr(plans::Column::UpdatedAt, Expr::value(now))
+        .filter(plans::Column::Id.eq(plan.id))
+        .filter(plans::Column::Version.eq(input.expected_version))
+        .exec(&tx)
+        .await
+        .map_err(db)?;
+    if moved.rows_affected == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Err(version_conflict(services, entry, plan.id).await);
+    }
+    // The coordinating relation of the one handing over ends: the coach's (to another coach),
+    // or every coordinating relation of the old wijkteam (to another wijkteam).
+    let mut handing_over = Condition::all()
+        .add(care_relations::Column::ResidentId.eq(plan.resident_id))
+        .add(care_relations::Column::Kind.eq(domain::CareRelationKind::Coordinator.as_str()))
+        .add(care_relations::Column::OrganisationId.eq(plan.owning_organisation_id))
+        .add(care_relations::Column::EndedAt.is_null());
+    if matches!(target, Coordinator::Member(_)) {
+        handing_over = handing_over.add(match plan.coordinating_member_id {
+            Some(member) => care_relations::Column::MemberId.eq(member),
+            None => care_relations::Column::MemberId.is_null(),
+        });
+    }
+    care_relations::Entity::update_many()
+        .col_expr(care_relations::Column::EndedAt, Expr::value(now))
+        .col_expr(care_relations::Column::EndedBy, Expr::value(recorded_by))
+        .filter(handing_over)
+        .exec(&tx)
+        .await
+        .map_err(db)?;
+    care_relations::Entity::insert(care_relations::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        resident_id: Set(plan.resident_id),
+        organisation_id: Set(new_owner),
+        member_id: Set(new_member),
+        kind: Set(domain::CareRelationKind::Coordinator.as_str().to_owned()),
+        valid_from: Set(now),
+        valid_until: Set(None),
+        recorded_by: Set(recorded_by),
+        created_at: Set(now),
+        ended_at: Set(None),
+        ended_by: Set(None),
+    })
+    .exec_without_returning(&tx)
+    .await
+    .map_err(db)?;
+    entry.outcome = audit::Outcome::Permit;
+    entry.basis = audit::Code::parse(&basis.to_string()).ok();
+    commit_audited(services, tx, entry, plan.id).await?;
+    Ok(plan.id)
+}
+
+const NOT_A_COACH: &str = "toMember is not an active coach of the wijkteam that owns the plan";
+const NOT_A_WIJKTEAM: &str = "toOrganisation is not an active wijkteam in the resident's network";
 
 /// A new plan for a resident.
 #[derive(InputObject)]
@@ -186,6 +416,36 @@ pub(crate) async fn create_plan(
         return Err(ApiError::AuditUnavailable);
     }
     let tx = conn.begin().await.map_err(db)?;
+    // One open plan per resident. The resident's row is locked first (a no-op UPDATE: a row lock
+    // on PostgreSQL, the write lock on SQLite), so of two concurrent creations the second sees
+    // the first's plan.
+    residents::Entity::update_many()
+        .col_expr(
+            residents::Column::Status,
+            Expr::col(residents::Column::Status),
+        )
+        .filter(residents::Column::Id.eq(resident_uuid))
+        .exec(&tx)
+        .await
+        .map_err(db)?;
+    let open = plans::Entity::find()
+        .filter(plans::Column::ResidentId.eq(resident_uuid))
+        .filter(plans::Column::Status.ne(domain::PlanStatus::Closed.as_str()))
+        .one(&tx)
+        .await
+        .map_err(db)?;
+    if let Some(open) = open {
+        tx.rollback().await.map_err(db)?;
+        entry.plan = Some(domain::PlanId::from_uuid(open.id));
+        entry.reason = audit::Code::parse("open-plan-exists").ok();
+        if let Err(error) = services.audit.submit(entry).await {
+            tracing::error!(error = %error, "audit entry not written; plan creation refused");
+            return Err(ApiError::AuditUnavailable);
+        }
+        return Err(ApiError::BadUserInput(
+            "the resident already has an open plan (draft or active); close it first",
+        ));
+    }
     plans::Entity::insert(plans::ActiveModel::from(plan.clone()))
         .exec_without_returning(&tx)
         .await
@@ -227,6 +487,107 @@ async fn commit_audited(
         }
     }
     Ok(())
+}
+
+/// The policy's permit to change a plan as a whole (its status, its coordination): asked as a
+/// write of the plan's `story`, and only the owning wijkteam's statutory task permits (a consent
+/// never covers it). A refusal is audited and answered `NOT_FOUND` when the caller may not know
+/// the plan exists, else `FORBIDDEN`. On a permit, the basis and the audit entry to complete.
+async fn whole_plan_permit(
+    services: &context::Services,
+    caller: &crate::Caller,
+    subject: &Subject,
+    purpose: domain::Purpose,
+    info: &context::RequestInfo,
+    now: DateTime<Utc>,
+    what: &'static str,
+) -> Result<(policy::Basis, audit::NewEntry), ApiError> {
+    let request = Request {
+        action: Action::Write,
+        category: Category::Story,
+        purpose,
+        section_author: None,
+    };
+    let (actor, resident, facts) = (&subject.actor, &subject.resident, &subject.facts);
+    let decision = policy::decide(&services.matrix, actor, &request, resident, facts, now);
+    let mut entry = audit_entry(
+        caller,
+        actor,
+        purpose,
+        info,
+        subject.resident_id,
+        subject.plan.id,
+    );
+    entry.action = audit::AuditAction::ResidentWrite;
+    entry.checks = decision
+        .checks()
+        .iter()
+        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
+        .collect();
+    if let Some(basis) = statutory(decision.basis()) {
+        return Ok((basis, entry));
+    }
+    entry.reason = decision
+        .deny_reason()
+        .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+    if let Err(error) = services.audit.submit(entry).await {
+        tracing::error!(error = %error, what, "audit entry not written; plan change refused");
+        return Err(ApiError::AuditUnavailable);
+    }
+    let read = policy::decide(
+        &services.matrix,
+        actor,
+        &Request {
+            action: Action::Read,
+            ..request
+        },
+        resident,
+        facts,
+        now,
+    );
+    Err(
+        if need_to_know(decision.deny_reason()) || need_to_know(read.deny_reason()) {
+            ApiError::NotFound
+        } else {
+            ApiError::Forbidden
+        },
+    )
+}
+
+/// The status changes a plan may make (DESIGN §4): a draft is started or abandoned, an active
+/// plan is closed. A closed plan stays closed (its file is kept for the retention period; new
+/// support is a new plan), and a plan never goes back to draft.
+pub(crate) fn transition_allowed(from: domain::PlanStatus, to: domain::PlanStatus) -> bool {
+    use domain::PlanStatus::{Active, Closed, Draft};
+    match (from, to) {
+        (Draft, Active) | (Draft, Closed) | (Active, Closed) => true,
+        (Draft, Draft) | (Active, Draft) | (Active, Active) | (Closed, _) => false,
+    }
+}
+
+/// A plan write refused because the plan moved on (`expectedVersion` stale): audited as a
+/// refusal with reason `conflict`, then answered `CONFLICT` with the current version.
+async fn version_conflict(
+    services: &context::Services,
+    mut entry: audit::NewEntry,
+    plan: Uuid,
+) -> ApiError {
+    let current = match plans::Entity::find_by_id(plan)
+        .one(services.db.conn())
+        .await
+    {
+        Ok(found) => found.map_or(0, |plan| plan.version),
+        Err(error) => return db(error),
+    };
+    entry.outcome = audit::Outcome::Deny;
+    entry.reason = audit::Code::parse(CONFLICT_REASON).ok();
+    if let Err(error) = services.audit.submit(entry).await {
+        tracing::error!(error = %error, "audit entry not written; stale plan write refused");
+        return ApiError::AuditUnavailable;
+    }
+    ApiError::VersionConflict {
+        current_version: current,
+    }
 }
 
 /// Only the owning wijkteam's legal task permits changing a plan as a whole.
@@ -274,55 +635,34 @@ pub(crate) async fn set_plan_status(
     let info = context::request_info(ctx);
     let now = Utc::now();
     let conn = services.db.conn();
-    let Subject {
-        plan,
-        actor,
-        resident_id,
-        resident,
-        facts,
-        ..
-    } = load(ctx, plan_id).await?;
-    let request = Request {
-        action: Action::Write,
-        category: Category::Story,
+    let subject = load(ctx, plan_id).await?;
+    let (basis, mut entry) = whole_plan_permit(
+        services,
+        caller,
+        &subject,
         purpose,
-        section_author: None,
-    };
-    let decision = policy::decide(&services.matrix, &actor, &request, &resident, &facts, now);
-    let mut entry = audit_entry(caller, &actor, purpose, &info, resident_id, plan.id);
-    entry.action = audit::AuditAction::ResidentWrite;
-    entry.checks = decision
-        .checks()
-        .iter()
-        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
-        .collect();
-    let Some(basis) = statutory(decision.basis()) else {
-        entry.reason = decision
-            .deny_reason()
-            .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+        &info,
+        now,
+        "plan status",
+    )
+    .await?;
+    let plan = subject.plan;
+    // The caller's view is stale: that is the answer, whatever the status asked for.
+    if plan.version != input.expected_version {
+        return Err(version_conflict(services, entry, plan.id).await);
+    }
+    let from = domain::PlanStatus::parse(&plan.status)
+        .map_err(|_| corrupt(format!("plan {}: status {:?}", plan.id, plan.status)))?;
+    if !transition_allowed(from, status) {
+        entry.reason = audit::Code::parse("invalid-transition").ok();
         if let Err(error) = services.audit.submit(entry).await {
             tracing::error!(error = %error, "audit entry not written; plan status refused");
             return Err(ApiError::AuditUnavailable);
         }
-        let read = policy::decide(
-            &services.matrix,
-            &actor,
-            &Request {
-                action: Action::Read,
-                ..request
-            },
-            &resident,
-            &facts,
-            now,
-        );
-        return Err(
-            if need_to_know(decision.deny_reason()) || need_to_know(read.deny_reason()) {
-                ApiError::NotFound
-            } else {
-                ApiError::Forbidden
-            },
-        );
-    };
+        return Err(ApiError::BadUserInput(
+            "not a valid status change (draft to active or closed, active to closed)",
+        ));
+    }
     if !services.audit.is_healthy() {
         return Err(ApiError::AuditUnavailable);
     }
@@ -336,19 +676,14 @@ pub(crate) async fn set_plan_status(
         .col_expr(plans::Column::UpdatedAt, Expr::value(now))
         .filter(plans::Column::Id.eq(plan.id))
         .filter(plans::Column::Version.eq(input.expected_version))
+        // The status the transition was checked from: a plan changed since is a conflict.
+        .filter(plans::Column::Status.eq(from.as_str()))
         .exec(&tx)
         .await
         .map_err(db)?;
     if moved.rows_affected == 0 {
         tx.rollback().await.map_err(db)?;
-        let current = plans::Entity::find_by_id(plan.id)
-            .one(conn)
-            .await
-            .map_err(db)?
-            .map_or(0, |plan| plan.version);
-        return Err(ApiError::VersionConflict {
-            current_version: current,
-        });
+        return Err(version_conflict(services, entry, plan.id).await);
     }
     entry.outcome = audit::Outcome::Permit;
     entry.basis = audit::Code::parse(&basis.to_string()).ok();
@@ -517,11 +852,20 @@ pub(crate) async fn write_section(
     let (section_id, tx) = match outcome {
         Committed::Written { section, tx } => (section, tx),
         Committed::Stale => {
-            let current = current_section(conn, plan.id, write.category)
-                .await?
-                .map_or(0, |(section, _)| section.current_revision);
+            let current = current_section(conn, plan.id, write.category).await?;
+            // Refused, and audited as refused: who tried to write what, and why it failed.
+            entry.outcome = audit::Outcome::Deny;
+            entry.reason = audit::Code::parse(CONFLICT_REASON).ok();
+            entry.categories_denied.insert(write.category);
+            entry.section = current
+                .as_ref()
+                .map(|(section, _)| SectionId::from_uuid(section.id));
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(error = %error, "audit entry not written; stale section write refused");
+                return Err(ApiError::AuditUnavailable);
+            }
             return Err(ApiError::Conflict {
-                current_revision: current,
+                current_revision: current.map_or(0, |(section, _)| section.current_revision),
             });
         }
     };
@@ -572,6 +916,8 @@ pub(crate) async fn write_section(
             basis: Some(basis.to_string()),
         },
         content: Some(write.content),
+        resident: resident_id,
+        dek: Some(dek),
     })
 }
 
@@ -733,6 +1079,25 @@ mod tests {
             other => panic!("not a bad-input refusal: {other:?}"),
         });
         assert_eq!(got, want, "{category:?} {expected_revision}");
+    }
+
+    #[test]
+    fn plan_status_transitions() {
+        use domain::PlanStatus::{Active, Closed, Draft};
+        let cases = [
+            (Draft, Active, true),
+            (Draft, Closed, true),
+            (Active, Closed, true),
+            (Draft, Draft, false),
+            (Active, Draft, false),
+            (Active, Active, false),
+            (Closed, Draft, false),
+            (Closed, Active, false),
+            (Closed, Closed, false),
+        ];
+        for (from, to, allowed) in cases {
+            assert_eq!(transition_allowed(from, to), allowed, "{from:?} -> {to:?}");
+        }
     }
 
     #[test]
