@@ -294,6 +294,31 @@ async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
             )
         })
         .collect();
+    let reasons: Vec<Option<String>> = rows
+        .iter()
+        .map(|row| row.try_get("", "reason").unwrap())
+        .collect();
+    // The three writes refused as stale (one by hand, two by losing a race) are audited too:
+    // refused, with reason `conflict` and the category they tried to write.
+    let conflicts: Vec<&str> = writes
+        .iter()
+        .zip(&reasons)
+        .filter(|(_, reason)| reason.as_deref() == Some("conflict"))
+        .map(|((outcome, revision, returned, denied), _)| {
+            assert_eq!(
+                (outcome.as_str(), *revision, returned.as_str()),
+                ("deny", None, "")
+            );
+            denied.as_str()
+        })
+        .collect();
+    assert_eq!(conflicts, ["story", "story", new_category], "{writes:?}");
+    let writes: Vec<_> = writes
+        .into_iter()
+        .zip(&reasons)
+        .filter(|(_, reason)| reason.as_deref() != Some("conflict"))
+        .map(|(write, _)| write)
+        .collect();
     let permits: Vec<_> = writes
         .iter()
         .filter(|(outcome, ..)| outcome == "permit")
@@ -476,6 +501,353 @@ async fn the_owning_wijkteam_sets_the_plan_status_against_its_version() {
         .try_get("", "n")
         .unwrap();
     assert_eq!(n_permits, 2);
+    conn.close().await.unwrap();
+    hub.terminate();
+    let stopped = hub.wait(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+}
+
+async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
+    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "n")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_plan_moves_only_along_its_lifecycle_and_a_resident_has_one_open_plan() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
+    let (hub, demo) = Demo::start(&cli);
+    let conn = Database::connect(db.url()).await.unwrap();
+    let (plan, resident): (uuid::Uuid, uuid::Uuid) = {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT id, resident_id FROM plans ORDER BY id LIMIT 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get("", "id").unwrap(),
+            row.try_get("", "resident_id").unwrap(),
+        )
+    };
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let auth = Auth::Bearer(&wijkteam);
+    let set = "mutation($input: SetPlanStatusInput!) { setPlanStatus(input: $input) { \
+               plan { id status version } } }";
+    let create = "mutation($input: CreatePlanInput!) { createPlan(input: $input) { \
+                  plan { id status version } } }";
+    let status_of = |plan: uuid::Uuid| {
+        let conn = &conn;
+        async move {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    format!(
+                        "SELECT status, version FROM plans WHERE id = {}",
+                        match conn.get_database_backend() {
+                            sea_orm::DatabaseBackend::Postgres => format!("'{plan}'"),
+                            _ => format!("X'{}'", plan.simple()),
+                        }
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            (
+                row.try_get::<String>("", "status").unwrap(),
+                row.try_get::<i64>("", "version").unwrap(),
+            )
+        }
+    };
+    let n_plans = "SELECT COUNT(*) AS n FROM plans";
+    let (status, version) = status_of(plan).await;
+    assert_eq!(status, "active");
+    let plans_before = count(&conn, n_plans).await;
+
+    // Her plan is open: a second one is refused, nothing written.
+    let new_plan = json!({ "input": { "residentId": resident.to_string(), "kind": "wmo" } });
+    let refused = demo.graphql(&auth, create, new_plan.clone()).await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert_eq!(count(&conn, n_plans).await, plans_before);
+
+    // An active plan neither goes back to draft nor "changes" to active; nothing written.
+    for to in ["draft", "active"] {
+        let response = demo
+            .graphql(
+                &auth,
+                set,
+                json!({ "input": { "planId": plan.to_string(), "status": to,
+                                   "expectedVersion": version } }),
+            )
+            .await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{to}: {response}");
+        assert_eq!(status_of(plan).await, ("active".to_owned(), version));
+    }
+
+    // Closed, it stays closed; then a new plan may start, as a draft, and only one.
+    let closed = demo
+        .graphql(
+            &auth,
+            set,
+            json!({ "input": { "planId": plan.to_string(), "status": "closed",
+                               "expectedVersion": version } }),
+        )
+        .await;
+    assert_eq!(
+        closed["data"]["setPlanStatus"]["plan"]["status"], "closed",
+        "{closed}"
+    );
+    for to in ["active", "draft", "closed"] {
+        let response = demo
+            .graphql(
+                &auth,
+                set,
+                json!({ "input": { "planId": plan.to_string(), "status": to,
+                                   "expectedVersion": version + 1 } }),
+            )
+            .await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{to}: {response}");
+    }
+    assert_eq!(status_of(plan).await, ("closed".to_owned(), version + 1));
+    let created = demo.graphql(&auth, create, new_plan.clone()).await;
+    let draft = &created["data"]["createPlan"]["plan"];
+    assert_eq!(draft["status"], "draft", "{created}");
+    let draft_id = uuid::Uuid::parse_str(draft["id"].as_str().unwrap()).unwrap();
+    let again = demo.graphql(&auth, create, new_plan.clone()).await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT", "{again}");
+    assert_eq!(count(&conn, n_plans).await, plans_before + 1);
+
+    // Two creations at once for another resident who has none open: exactly one plan.
+    let (other_plan, other): (uuid::Uuid, uuid::Uuid) = {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT id, resident_id FROM plans WHERE status = 'active' \
+                 ORDER BY id DESC LIMIT 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get("", "id").unwrap(),
+            row.try_get("", "resident_id").unwrap(),
+        )
+    };
+    assert_ne!(other, resident);
+    let (_, other_version) = status_of(other_plan).await;
+    let closing = demo
+        .graphql(
+            &auth,
+            set,
+            json!({ "input": { "planId": other_plan.to_string(), "status": "closed",
+                               "expectedVersion": other_version } }),
+        )
+        .await;
+    assert!(closing["errors"].is_null(), "{closing}");
+    let for_other = json!({ "input": { "residentId": other.to_string(), "kind": "wmo" } });
+    let (first, second) = tokio::join!(
+        demo.graphql(&auth, create, for_other.clone()),
+        demo.graphql(&auth, create, for_other.clone()),
+    );
+    let n_created = [&first, &second]
+        .iter()
+        .filter(|response| response["errors"].is_null())
+        .count();
+    assert_eq!(n_created, 1, "{first}\n{second}");
+    assert_eq!(count(&conn, n_plans).await, plans_before + 2);
+
+    // The draft starts: draft to active is a valid step.
+    let started = demo
+        .graphql(
+            &auth,
+            set,
+            json!({ "input": { "planId": draft_id.to_string(), "status": "active",
+                               "expectedVersion": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        started["data"]["setPlanStatus"]["plan"]["status"], "active",
+        "{started}"
+    );
+
+    // Every refusal is in the audit log with its reason.
+    let reasons = |reason: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'resident.write' \
+             AND outcome = 'deny' AND reason = '{reason}'"
+        )
+    };
+    assert_eq!(count(&conn, &reasons("invalid-transition")).await, 5);
+    assert_eq!(count(&conn, &reasons("open-plan-exists")).await, 3);
+    conn.close().await.unwrap();
+    hub.terminate();
+    let stopped = hub.wait(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+}
+
+#[tokio::test]
+async fn the_owning_wijkteam_hands_coordination_to_another_coach() {
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
+    let (hub, demo) = Demo::start(&cli);
+    let conn = Database::connect(db.url()).await.unwrap();
+    let plan: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let plan = plan.to_string();
+    let member = |email: &'static str| {
+        let conn = &conn;
+        async move {
+            conn.query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT id FROM members WHERE email = '{email}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<uuid::Uuid>("", "id")
+            .unwrap()
+            .to_string()
+        }
+    };
+    let sanne = member("coach@noordwest.demo").await;
+    let ahmed = member("coach2@noordwest.demo").await;
+    let kees = member("welzijn@noordwest.demo").await;
+    let triagist = member("triage@noordwest.demo").await;
+    let welzijn_org: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM organisations WHERE name = 'Welzijn Noordwest'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let read = "query($id: ID!) { plan(id: $id) { version coordinatingMemberId } }";
+    let before = demo
+        .graphql(&Auth::Bearer(&wijkteam), read, json!({ "id": plan }))
+        .await;
+    let version = before["data"]["plan"]["version"].as_i64().unwrap();
+    let current = before["data"]["plan"]["coordinatingMemberId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = if current == sanne { &ahmed } else { &sanne };
+    let transfer = "mutation($input: TransferCoordinationInput!) { \
+                    transferCoordination(input: $input) { plan { id version coordinatingMemberId } } }";
+    let to_member = |member: &str, version: i64| json!({ "input": { "planId": plan, "toMember": member, "expectedVersion": version } });
+    let open_coordinators = "SELECT COUNT(*) AS n FROM care_relations \
+                             WHERE kind = 'coordinator' AND ended_at IS NULL \
+                             AND resident_id = (SELECT resident_id FROM plans ORDER BY id LIMIT 1)";
+    let relations_before = count(&conn, "SELECT COUNT(*) AS n FROM care_relations").await;
+    assert_eq!(count(&conn, open_coordinators).await, 1);
+
+    // Refused, nothing written: not the owner, an unrelated provider, not a coach of the
+    // wijkteam, another organisation that is no wijkteam, two targets or none.
+    let welzijn = demo.token("welzijn-noordwest").await;
+    let refused = demo
+        .graphql(&Auth::Bearer(&welzijn), transfer, to_member(next, version))
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let kompas = demo.token("ggz-kompas").await;
+    let unknown = demo
+        .graphql(&Auth::Bearer(&kompas), transfer, to_member(next, version))
+        .await;
+    assert_eq!(error_code(&unknown), "NOT_FOUND", "{unknown}");
+    for input in [
+        to_member(&kees, version),
+        to_member(&triagist, version),
+        to_member(&current, version),
+        to_member("not-an-id", version),
+        json!({ "input": { "planId": plan, "toOrganisation": welzijn_org.to_string(),
+                           "expectedVersion": version } }),
+        json!({ "input": { "planId": plan, "toMember": next,
+                           "toOrganisation": welzijn_org.to_string(), "expectedVersion": version } }),
+        json!({ "input": { "planId": plan, "expectedVersion": version } }),
+    ] {
+        let response = demo
+            .graphql(&Auth::Bearer(&wijkteam), transfer, input.clone())
+            .await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{input}: {response}"
+        );
+    }
+    // Against a version the plan has left: refused with the current one.
+    let stale = demo
+        .graphql(
+            &Auth::Bearer(&wijkteam),
+            transfer,
+            to_member(next, version - 1),
+        )
+        .await;
+    assert_eq!(error_code(&stale), "CONFLICT", "{stale}");
+    assert_eq!(stale["errors"][0]["extensions"]["currentVersion"], version);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) AS n FROM care_relations").await,
+        relations_before
+    );
+
+    // The wijkteam hands her plan to the other coach.
+    let response = demo
+        .graphql(&Auth::Bearer(&wijkteam), transfer, to_member(next, version))
+        .await;
+    let moved = &response["data"]["transferCoordination"]["plan"];
+    assert_eq!(moved["coordinatingMemberId"], next.as_str(), "{response}");
+    assert_eq!(moved["version"], version + 1, "{response}");
+    // The old coach's coordinating relation ended, the new coach's started; still one open.
+    assert_eq!(count(&conn, open_coordinators).await, 1);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) AS n FROM care_relations").await,
+        relations_before + 1
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            format!(
+                "{} ",
+                open_coordinators.replace("COUNT(*) AS n", "member_id")
+            ),
+        ))
+        .await
+        .unwrap();
+    let coordinating: uuid::Uuid = rows[0].try_get("", "member_id").unwrap();
+    assert_eq!(coordinating.to_string(), *next);
+    // The same request again is stale now.
+    let again = demo
+        .graphql(&Auth::Bearer(&wijkteam), transfer, to_member(next, version))
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT", "{again}");
+
+    let audited = |outcome: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'resident.write' \
+             AND outcome = '{outcome}'"
+        )
+    };
+    assert_eq!(count(&conn, &audited("permit")).await, 1);
+    // FORBIDDEN, NOT_FOUND, four refused coordinators (an id that is none, and inputs naming
+    // no single target, are refused before anything is read), two conflicts.
+    assert_eq!(count(&conn, &audited("deny")).await, 8);
     conn.close().await.unwrap();
     hub.terminate();
     let stopped = hub.wait(Duration::from_secs(30));
