@@ -12,6 +12,7 @@ use crate::consent::AgeRule;
 use crate::decide::CONSENT_REASON_PRECEDENCE;
 use crate::decision::{Check, DenyReason, Law};
 use crate::matrix::Matrix;
+use crate::record::Recording;
 
 /// The Markdown of `docs/POLICY.md` for the default matrix and configuration.
 pub fn render_policy_doc() -> String {
@@ -178,6 +179,33 @@ fn render(doc: &mut String, matrix: &Matrix, config: &BreakGlassConfig) -> std::
     )?;
     writeln!(doc)?;
 
+    writeln!(doc, "## Keeping the record")?;
+    writeln!(doc)?;
+    writeln!(
+        doc,
+        "Who may change the resident's record beyond one section is one rule, \
+         `policy::may_record`: the wijkteam that owns the plan, on its statutory task, with a \
+         care relation with the resident now (a break-the-glass grant never stands in for it). \
+         A refusal to an actor without one (or outside the network, or inactive) answers as for \
+         a resident that does not exist; to anyone else it is forbidden."
+    )?;
+    writeln!(doc)?;
+    writeln!(doc, "| what | who |")?;
+    writeln!(doc, "|---|---|")?;
+    for recording in Recording::ALL {
+        let (what, who) = recording.description();
+        writeln!(doc, "| {what} | {who} |")?;
+    }
+    writeln!(doc)?;
+    writeln!(
+        doc,
+        "An objection never stops the coach recording the resident's own rights (a consent, an \
+         objection, its lifting). A care relation needs an active organisation of the \
+         resident's network, a member (if named) of that organisation, only a wijkteam as \
+         coordinator, and an end after its start; one that has ended cannot be ended again."
+    )?;
+    writeln!(doc)?;
+
     writeln!(doc, "## Break-the-glass")?;
     writeln!(doc)?;
     let roles: Vec<&str> = matrix
@@ -204,7 +232,8 @@ fn render(doc: &mut String, matrix: &Matrix, config: &BreakGlassConfig) -> std::
         "- It permits reads only, of the categories the holder's role may read; objections still \
          deny. Every access under it carries `break-glass:<uuid>`, and the privacy officer is \
          signalled. The grant holds for its holder, in the role and organisation it was \
-         given in, and for that one resident only."
+         given in, and for that one resident only. Only a person breaks the glass: a partner \
+         system never does."
     )?;
     writeln!(doc)?;
 

@@ -41,6 +41,30 @@ impl Recording {
         Recording::Objection,
         Recording::CareRelation,
     ];
+
+    /// What it is and who may, for `docs/POLICY.md`.
+    pub const fn description(self) -> (&'static str, &'static str) {
+        match self {
+            Recording::Plan => (
+                "a plan as a whole: create it, set its status, hand over its coordination",
+                "any actor of the owning wijkteam whose role may write the story (a partner \
+                 system within its scopes), as a write of the story on the statutory task: an \
+                 objection covering it denies, a consent never permits it",
+            ),
+            Recording::Consent => (
+                "record, change or withdraw a consent",
+                "a coach (a person) of the owning wijkteam",
+            ),
+            Recording::Objection => (
+                "record or lift an objection or restriction",
+                "a coach (a person) of the owning wijkteam",
+            ),
+            Recording::CareRelation => (
+                "start or end a care relation",
+                "a coach (a person) of the owning wijkteam",
+            ),
+        }
+    }
 }
 
 /// Why a recording was refused. Stable codes, stored in the audit entry.
