@@ -50,7 +50,7 @@ pub fn purge_reason(chain: ChainId, purged_below: u64) -> String {
 
 /// Decodes a stored frontier: `nodes` concatenated 32-byte hashes for a tree of `size` leaves.
 pub(crate) fn decode_frontier(size: u64, bytes: &[u8]) -> Option<Frontier> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     let nodes = bytes
