@@ -10,7 +10,7 @@ use std::time::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, Statement};
 use serde_json::{Value, json};
-use store::entity::section_revisions;
+use store::entity::{care_relations, section_revisions};
 use testkit::TestDb;
 
 use crate::demo::{Auth, Demo, error_code};
@@ -195,6 +195,31 @@ async fn plans_page_through_what_the_caller_may_know_and_nothing_else() {
             }
         }
     }
+
+    // A care relation that ran out is no relation: once Welzijn's relation with the first of
+    // its residents has an end date in the past, her plan leaves its list.
+    let expired = care_relations::Entity::update_many()
+        .col_expr(
+            care_relations::Column::ValidUntil,
+            Expr::value(Some(chrono::Utc::now() - chrono::Duration::days(1))),
+        )
+        .filter(Expr::cust(format!(
+            "organisation_id = (SELECT id FROM organisations WHERE name = 'Welzijn Noordwest') \
+             AND resident_id = (SELECT resident_id FROM plans WHERE id = {})",
+            match conn.get_database_backend() {
+                sea_orm::DatabaseBackend::Postgres => format!("'{}'", related[0]),
+                _ => format!(
+                    "X'{}'",
+                    uuid::Uuid::parse_str(&related[0]).unwrap().simple()
+                ),
+            }
+        )))
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert!(expired.rows_affected > 0);
+    let after_expiry = every_page(&demo, &Auth::Bearer(&welzijn), 3, Value::Null).await;
+    assert_eq!(node_ids(&after_expiry), related[1..]);
 
     // Bad paging input: refused with BAD_USER_INPUT, nothing read, nothing audited.
     let page = demo

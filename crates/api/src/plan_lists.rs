@@ -21,7 +21,7 @@ use domain::{Action, Category, PlanStatus, ResidentId};
 use policy::Request;
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use store::entity::{care_relations, plans, residents};
+use store::entity::{care_relations, organisation_networks, plans, residents};
 use store::records;
 use store::sealed;
 use uuid::Uuid;
@@ -98,9 +98,10 @@ async fn plans(
     };
     let conn = services.db.conn();
 
-    // The page: plans of active residents the caller is related to, by id (UUIDv7, so by
-    // creation), one row more than asked to know whether another page follows. Whether each
-    // relation is valid now is the policy's to decide, below.
+    // The page: plans of active residents in the caller's networks with whom the caller has a
+    // care relation valid now, by id (UUIDv7, so by creation), one row more than asked to know
+    // whether another page follows. The policy decides again for each plan, below; the query
+    // only keeps plans the policy would hide from filling the page.
     let mut party = Condition::any()
         .add(care_relations::Column::OrganisationId.eq(caller.organisation.as_uuid()));
     if let CallerId::Member(member) = caller.id {
@@ -112,13 +113,25 @@ async fn plans(
         .cond_where(
             Condition::all()
                 .add(party)
-                .add(care_relations::Column::EndedAt.is_null()),
+                .add(care_relations::Column::EndedAt.is_null())
+                .add(care_relations::Column::ValidFrom.lte(now))
+                .add(
+                    Condition::any()
+                        .add(care_relations::Column::ValidUntil.is_null())
+                        .add(care_relations::Column::ValidUntil.gt(now)),
+                ),
         )
+        .to_owned();
+    let networks = Query::select()
+        .column(organisation_networks::Column::NetworkId)
+        .from(organisation_networks::Entity)
+        .and_where(organisation_networks::Column::OrganisationId.eq(caller.organisation.as_uuid()))
         .to_owned();
     let active = Query::select()
         .column(residents::Column::Id)
         .from(residents::Entity)
         .and_where(residents::Column::Status.eq(domain::ResidentStatus::Active.as_str()))
+        .and_where(residents::Column::NetworkId.in_subquery(networks))
         .to_owned();
     let mut query = plans::Entity::find()
         .filter(plans::Column::ResidentId.in_subquery(related))
