@@ -14,7 +14,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{Action, Category, OrganisationId, ResidentId, SectionId};
-use policy::Request;
+use policy::{Recording, Request};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
@@ -393,24 +393,32 @@ pub(crate) async fn create_plan(
         .iter()
         .filter_map(|check| audit::Code::parse(check.as_str()).ok())
         .collect();
-    let Some(basis) = statutory(decision.basis()) else {
-        entry.plan = None;
-        entry.reason = decision
-            .deny_reason()
-            .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
-        if let Err(error) = services.audit.submit(entry).await {
-            tracing::error!(error = %error, "audit entry not written; plan creation refused");
-            return Err(ApiError::AuditUnavailable);
-        }
-        // Need to know, asked directly: there is no plan yet whose sections a read could ask
-        // about, so the caller's own care relation with the resident decides.
-        return Err(
-            if need_to_know(decision.deny_reason()) || !subject.caller_knows_resident(caller, now) {
+    // Who may: the policy's one rule for keeping the record (the owning wijkteam's statutory
+    // task); without a care relation the resident stays unknown.
+    let permitted = policy::may_record(
+        &services.matrix,
+        actor,
+        Recording::Plan,
+        purpose,
+        resident,
+        facts,
+        now,
+    );
+    let basis = match permitted {
+        Ok(basis) => basis,
+        Err(denial) => {
+            entry.plan = None;
+            entry.reason = audit::Code::parse(denial.reason.as_str()).ok();
+            if let Err(error) = services.audit.submit(entry).await {
+                tracing::error!(error = %error, "audit entry not written; plan creation refused");
+                return Err(ApiError::AuditUnavailable);
+            }
+            return Err(if denial.hides_resident {
                 ApiError::NotFound
             } else {
                 ApiError::Forbidden
-            },
-        );
+            });
+        }
     };
     if !services.audit.is_healthy() {
         return Err(ApiError::AuditUnavailable);
@@ -524,34 +532,28 @@ async fn whole_plan_permit(
         .iter()
         .filter_map(|check| audit::Code::parse(check.as_str()).ok())
         .collect();
-    if let Some(basis) = statutory(decision.basis()) {
-        return Ok((basis, entry));
-    }
-    entry.reason = decision
-        .deny_reason()
-        .and_then(|reason| audit::Code::parse(reason.as_str()).ok());
+    let denial = match policy::may_record(
+        &services.matrix,
+        actor,
+        Recording::Plan,
+        purpose,
+        resident,
+        facts,
+        now,
+    ) {
+        Ok(basis) => return Ok((basis, entry)),
+        Err(denial) => denial,
+    };
+    entry.reason = audit::Code::parse(denial.reason.as_str()).ok();
     if let Err(error) = services.audit.submit(entry).await {
         tracing::error!(error = %error, what, "audit entry not written; plan change refused");
         return Err(ApiError::AuditUnavailable);
     }
-    let read = policy::decide(
-        &services.matrix,
-        actor,
-        &Request {
-            action: Action::Read,
-            ..request
-        },
-        resident,
-        facts,
-        now,
-    );
-    Err(
-        if need_to_know(decision.deny_reason()) || need_to_know(read.deny_reason()) {
-            ApiError::NotFound
-        } else {
-            ApiError::Forbidden
-        },
-    )
+    Err(if denial.hides_resident {
+        ApiError::NotFound
+    } else {
+        ApiError::Forbidden
+    })
 }
 
 /// The status changes a plan may make (DESIGN §4): a draft is started or abandoned, an active
@@ -587,14 +589,6 @@ async fn version_conflict(
     }
     ApiError::VersionConflict {
         current_version: current,
-    }
-}
-
-/// Only the owning wijkteam's legal task permits changing a plan as a whole.
-fn statutory(basis: Option<policy::Basis>) -> Option<policy::Basis> {
-    match basis {
-        Some(basis @ policy::Basis::Statutory { .. }) => Some(basis),
-        Some(policy::Basis::Consent(_) | policy::Basis::BreakGlass(_)) | None => None,
     }
 }
 
