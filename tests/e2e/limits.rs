@@ -278,3 +278,34 @@ async fn a_misspelled_field_gets_no_suggestion_in_production() {
         "{development}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_one_graphql_request_is_bad_input() {
+    let test_db = TestDb::new().await;
+    let hub = TestHub::start(test_db.config()).await;
+    for body in [
+        "{not json",
+        r#"{"query": "{ apiVersion }", "variables": "a string"}"#,
+        r#"[{"query": "{ apiVersion }"}, {"query": "{ apiVersion }"}]"#,
+    ] {
+        let response = hub
+            .http
+            .post(hub.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{body}: {answer}");
+        assert!(answer["data"].is_null(), "{answer}");
+        // The parser's own words (which can quote the body) never reach the client.
+        let text = answer.to_string();
+        assert!(
+            !text.contains("not json") && !text.contains("a string"),
+            "{text}"
+        );
+    }
+    hub.stop().await;
+}
