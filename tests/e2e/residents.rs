@@ -28,6 +28,8 @@ const LIST: &str = "query($first: Int, $after: String, $filter: ResidentFilter) 
 
 /// A BSN that passes the 11-proef, outside the demo's fictional range.
 const NEW_BSN: &str = "123456782";
+/// Another, registered twice at once.
+const TWIN_BSN: &str = "234567806";
 
 async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
     conn.query_one_raw(Statement::from_string(
@@ -328,6 +330,27 @@ async fn the_wijkteam_registers_a_resident_and_finds_them_again() {
             .count(),
         2
     );
+    // Two registrations of one BSN at the same moment, by the coach and by the wijkteam's
+    // system: exactly one is written, the other is refused as a duplicate.
+    let before = written(&conn).await;
+    let mut twin = registration();
+    twin["bsn"] = json!(TWIN_BSN);
+    twin["birthDate"] = json!("1980-02-02");
+    twin["representatives"] = json!([]);
+    let wijkteam_auth = Auth::Bearer(&wijkteam);
+    let (first, second) = tokio::join!(
+        demo.graphql(&coach, REGISTER, json!({ "input": twin })),
+        demo.graphql(&wijkteam_auth, REGISTER, json!({ "input": twin })),
+    );
+    let won = |response: &Value| response["data"]["registerResident"]["resident"]["id"].is_string();
+    assert!(won(&first) != won(&second), "{first}\n{second}");
+    let lost = if won(&first) { &second } else { &first };
+    assert_eq!(error_code(lost), "BAD_USER_INPUT", "{lost}");
+    assert_eq!(
+        written(&conn).await,
+        [before[0] + 1, before[1], before[2] + 1]
+    );
+
     // No entry holds a BSN, in any column.
     let rows = conn
         .query_all_raw(Statement::from_string(
