@@ -853,3 +853,118 @@ async fn the_owning_wijkteam_hands_coordination_to_another_coach() {
     let stopped = hub.wait(Duration::from_secs(30));
     assert!(stopped.status.success(), "{}", stopped.stderr);
 }
+
+#[tokio::test]
+async fn a_plan_handed_to_another_wijkteam_leaves_the_old_ones_sight() {
+    use sea_orm::ActiveValue::Set;
+    use sea_orm::EntityTrait;
+    use store::entity::{organisation_networks, organisations};
+
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db).env("WIJKHUB_HTTP__PORT", "0");
+    let (hub, demo) = Demo::start(&cli);
+    let conn = Database::connect(db.url()).await.unwrap();
+    let plan: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let plan = plan.to_string();
+    let network: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT network_id FROM residents ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "network_id")
+        .unwrap();
+    // The neighbouring wijkteam joins the network (as an administrator would register it).
+    let zuid = uuid::Uuid::now_v7();
+    organisations::Entity::insert(organisations::ActiveModel {
+        id: Set(zuid),
+        name: Set("Wijkteam Zuid".into()),
+        kind: Set("wijkteam".into()),
+        status: Set("active".into()),
+        created_at: Set(chrono::Utc::now()),
+    })
+    .exec_without_returning(&conn)
+    .await
+    .unwrap();
+    organisation_networks::Entity::insert(organisation_networks::ActiveModel {
+        organisation_id: Set(zuid),
+        network_id: Set(network),
+    })
+    .exec_without_returning(&conn)
+    .await
+    .unwrap();
+
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let read = "query($id: ID!) { plan(id: $id) { version } }";
+    let before = demo
+        .graphql(&Auth::Bearer(&wijkteam), read, json!({ "id": plan }))
+        .await;
+    let version = before["data"]["plan"]["version"].as_i64().unwrap();
+    let transfer = "mutation($input: TransferCoordinationInput!) { \
+                    transferCoordination(input: $input) { plan { id owningOrganisationId } } }";
+    let response = demo
+        .graphql(
+            &Auth::Bearer(&wijkteam),
+            transfer,
+            json!({ "input": { "planId": plan, "toOrganisation": zuid.to_string(),
+                               "expectedVersion": version } }),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    // Handed over, the plan is out of the old wijkteam's sight: no care relation remains.
+    assert!(
+        response["data"]["transferCoordination"]["plan"].is_null(),
+        "{response}"
+    );
+    let gone = demo
+        .graphql(&Auth::Bearer(&wijkteam), read, json!({ "id": plan }))
+        .await;
+    assert_eq!(error_code(&gone), "NOT_FOUND", "{gone}");
+    let owner: uuid::Uuid = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT owning_organisation_id FROM plans ORDER BY id LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "owning_organisation_id")
+        .unwrap();
+    assert_eq!(owner, zuid);
+    let open = |sql: &'static str| count(&conn, sql);
+    assert_eq!(
+        open(
+            "SELECT COUNT(*) AS n FROM care_relations c JOIN organisations o \
+             ON o.id = c.organisation_id WHERE o.name = 'Wijkteam Zuid' \
+             AND c.kind = 'coordinator' AND c.ended_at IS NULL AND c.member_id IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        open(
+            "SELECT COUNT(*) AS n FROM care_relations c JOIN organisations o \
+             ON o.id = c.organisation_id WHERE o.name = 'Wijkteam Noordwest' \
+             AND c.ended_at IS NULL \
+             AND c.resident_id = (SELECT resident_id FROM plans ORDER BY id LIMIT 1)"
+        )
+        .await,
+        0
+    );
+    conn.close().await.unwrap();
+    hub.terminate();
+    let stopped = hub.wait(Duration::from_secs(30));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+}
