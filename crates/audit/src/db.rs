@@ -163,6 +163,9 @@ pub struct StoredRow {
     pub seq: u64,
     pub entry: Result<AuditEntry, AuditError>,
     pub stored_hash: Option<Hash>,
+    /// Set by the fast read path of `verify` when the leaf hash recomputed straight from the
+    /// columns equals `stored_hash`; `entry` is then not decoded.
+    pub content_hash: Option<Hash>,
 }
 
 /// Typed access to one selected row, so that the same decoder serves sea-orm rows (both
@@ -277,6 +280,7 @@ pub fn decode_row(row: &impl RowSource) -> Result<StoredRow, AuditError> {
         seq,
         entry,
         stored_hash,
+        content_hash: None,
     })
 }
 
@@ -380,6 +384,7 @@ pub fn sqlite_chain_page(
     chain: ChainId,
     from: u64,
     limit: u64,
+    fast: bool,
 ) -> Result<Vec<StoredRow>, AuditError> {
     let sql = format!(
         "SELECT {} FROM {ENTRIES} WHERE chain_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
@@ -395,10 +400,137 @@ pub fn sqlite_chain_page(
         ])
         .map_err(sqlite_err)?;
     let mut out = Vec::with_capacity(limit as usize);
+    let mut leaf = Vec::with_capacity(512);
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        out.push(decode_row(row)?);
+        // Fast path: the canonical encoding straight from the column bytes, no decoding. Only a
+        // match with the stored hash is taken from it (the writer hashed exactly these bytes);
+        // anything else goes the full decoding way, which classifies what is wrong.
+        leaf.clear();
+        let fast = fast
+            .then(|| raw_leaf(&mut leaf, row))
+            .flatten()
+            .and_then(|seq| {
+                let content = crate::merkle::leaf_hash(&leaf);
+                let stored = match row.get_ref(25).ok()? {
+                    rusqlite::types::ValueRef::Blob(bytes) => Hash::try_from(bytes).ok()?,
+                    _ => return None,
+                };
+                (content == stored).then_some((seq, stored))
+            });
+        match fast {
+            Some((seq, hash)) => out.push(StoredRow {
+                seq,
+                entry: Err(AuditError::Malformed("not decoded: its hash matched")),
+                stored_hash: Some(hash),
+                content_hash: Some(hash),
+            }),
+            None => out.push(decode_row(row)?),
+        }
     }
     Ok(out)
+}
+
+/// The canonical encoding (`encoding::encode_into`, docs/AUDIT.md §3) of a row selected with
+/// [`entry_select_list`], built from the column bytes as stored; returns the row's seq. `None`
+/// when a column is not of the shape the writer stores (the full decoder then says why).
+fn raw_leaf(out: &mut Vec<u8>, row: &rusqlite::Row<'_>) -> Option<u64> {
+    use rusqlite::types::ValueRef;
+    fn value<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> Option<ValueRef<'r>> {
+        row.get_ref(idx).ok()
+    }
+    fn uuid<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> Option<Option<&'r [u8]>> {
+        match value(row, idx)? {
+            ValueRef::Null => Some(None),
+            ValueRef::Blob(bytes) if bytes.len() == 16 => Some(Some(bytes)),
+            _ => None,
+        }
+    }
+    fn text<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> Option<Option<&'r [u8]>> {
+        match value(row, idx)? {
+            ValueRef::Null => Some(None),
+            ValueRef::Text(bytes) => Some(Some(bytes)),
+            _ => None,
+        }
+    }
+    fn int(row: &rusqlite::Row<'_>, idx: usize) -> Option<Option<i64>> {
+        match value(row, idx)? {
+            ValueRef::Null => Some(None),
+            ValueRef::Integer(n) => Some(Some(n)),
+            _ => None,
+        }
+    }
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    fn put_opt(out: &mut Vec<u8>, bytes: Option<&[u8]>, length_prefixed: bool) {
+        match bytes {
+            None => out.push(0),
+            Some(bytes) => {
+                out.push(1);
+                if length_prefixed {
+                    put(out, bytes);
+                } else {
+                    out.extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+    fn put_list(out: &mut Vec<u8>, joined: &[u8]) {
+        if joined.is_empty() {
+            out.extend_from_slice(&0u32.to_be_bytes());
+            return;
+        }
+        let count = joined.iter().filter(|byte| **byte == b',').count() + 1;
+        out.extend_from_slice(&(count as u32).to_be_bytes());
+        for item in joined.split(|byte| *byte == b',') {
+            put(out, item);
+        }
+    }
+
+    if int(row, 2)?? != i64::from(ENCODING_VERSION) {
+        return None;
+    }
+    let seq = u64::try_from(int(row, 1)??).ok()?;
+    out.push(ENCODING_VERSION);
+    out.extend_from_slice(uuid(row, 0)??);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&int(row, 3)??.to_be_bytes());
+    put(out, text(row, 4)??);
+    put(out, text(row, 5)??);
+    put_opt(out, uuid(row, 6)?, false);
+    match (text(row, 7)?, text(row, 8)?) {
+        (None, None) => out.push(0),
+        (Some(id), Some(name)) => {
+            out.push(1);
+            put(out, id);
+            put(out, name);
+        }
+        _ => return None,
+    }
+    put_opt(out, uuid(row, 9)?, false);
+    put_opt(out, text(row, 10)?, true);
+    put_opt(out, uuid(row, 11)?, false);
+    put_opt(out, uuid(row, 12)?, false);
+    put_opt(out, uuid(row, 13)?, false);
+    match int(row, 14)? {
+        None => out.push(0),
+        Some(revision) => {
+            out.push(1);
+            out.extend_from_slice(&revision.to_be_bytes());
+        }
+    }
+    put_list(out, text(row, 15)??);
+    put_list(out, text(row, 16)??);
+    put_opt(out, text(row, 17)?, true);
+    put_opt(out, text(row, 18)?, true);
+    put(out, text(row, 19)??);
+    put_opt(out, text(row, 20)?, true);
+    put_list(out, text(row, 21)??);
+    put_opt(out, text(row, 22)?, true);
+    put_opt(out, text(row, 23)?, true);
+    put_opt(out, uuid(row, 24)?, false);
+    Some(seq)
 }
 
 /// Rows of one chain with `seq >= from`, in order, at most `limit`.
@@ -671,4 +803,104 @@ pub async fn action_and_reason<C: ConnectionTrait>(
         ))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, AuditAction, NewEntry, OnBehalfOf, Outcome, SigningKey, WriterConfig};
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    fn varied(i: u64) -> NewEntry {
+        let actor = if i.is_multiple_of(2) {
+            Actor::Member(domain::MemberId::new())
+        } else {
+            Actor::Client(ClientId::new())
+        };
+        let mut entry = NewEntry::new(AuditAction::ResidentRead, actor, Outcome::Permit);
+        if i.is_multiple_of(3) {
+            return entry; // every optional field empty
+        }
+        entry.on_behalf_of = (i % 2 == 1)
+            .then(|| OnBehalfOf::new(Code::parse("emp-42").unwrap(), "J. de Vries").unwrap());
+        entry.organisation = Some(OrganisationId::new());
+        entry.role = Some(Role::ProviderWorker);
+        entry.resident = Some(ResidentId::new());
+        entry.plan = Some(PlanId::new());
+        entry.section = Some(SectionId::new());
+        entry.revision = Some(-7 + i as i64);
+        entry.categories_returned = [Category::Story, Category::Goals].into_iter().collect();
+        entry.categories_denied = [Category::Health].into_iter().collect();
+        entry.purpose = Some(Purpose::Support);
+        entry.basis = Some(Code::parse("statutory:wmo2015").unwrap());
+        entry.reason = Some(Code::parse("no-consent").unwrap());
+        entry.checks = vec![
+            Code::parse("authenticated").unwrap(),
+            Code::parse("consent").unwrap(),
+        ];
+        entry.request_id = Some(Code::parse("req-1").unwrap());
+        entry.source_address = Some(if i.is_multiple_of(2) {
+            "192.0.2.1".parse().unwrap()
+        } else {
+            "2001:db8::1".parse().unwrap()
+        });
+        entry.client = Some(ClientId::new());
+        entry
+    }
+
+    /// The fast read path of `verify` recomputes exactly the writer's leaf hash for every shape
+    /// of entry, and leaves a changed row to the full decoder.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raw_leaves_match_the_writer_and_changed_rows_fall_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sqlite");
+        let mut options =
+            sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+        options.sqlx_logging(false).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+        });
+        let db = sea_orm::Database::connect(options).await.unwrap();
+        crate::test_migration::Migration
+            .up(&SchemaManager::new(&db))
+            .await
+            .unwrap();
+        let key = SigningKey::from_pkcs8(
+            "wijkhub.test/audit",
+            &crate::generate_signing_key().unwrap(),
+        )
+        .unwrap();
+        let writer = crate::start(db.clone(), WriterConfig::default(), key)
+            .await
+            .unwrap();
+        for i in 0..12 {
+            writer.log().submit(varied(i)).await.unwrap();
+        }
+        let chain = writer.log().chain();
+        writer.shutdown().await.unwrap();
+        db.close().await.unwrap();
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rows = sqlite_chain_page(&conn, chain, 0, 100, true).unwrap();
+        assert_eq!(rows.len(), 12);
+        for row in &rows {
+            assert!(
+                row.content_hash.is_some(),
+                "row {} took the slow path",
+                row.seq
+            );
+            assert_eq!(row.content_hash, row.stored_hash);
+        }
+        conn.execute_batch(
+            "DROP TRIGGER audit_entries_no_update; \
+             UPDATE audit_entries SET outcome = 'deny' WHERE seq = 4",
+        )
+        .unwrap();
+        let rows = sqlite_chain_page(&conn, chain, 0, 100, true).unwrap();
+        for row in &rows {
+            assert_eq!(row.content_hash.is_none(), row.seq == 4, "row {}", row.seq);
+        }
+        assert!(rows[4].entry.is_ok(), "the changed row is decoded in full");
+    }
 }

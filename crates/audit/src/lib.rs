@@ -43,6 +43,6 @@ pub use query::{
 };
 pub use verify::{
     ChainSummary, CheckpointSource, ConsistencyProof, InclusionProof, Problem, ProofError,
-    VerifyReport, prove_consistency, prove_inclusion, verify,
+    VerifyReport, prove_consistency, prove_inclusion, verify, verify_decoding_every_row,
 };
 pub use writer::{AuditLog, AuditWriter, WriterConfig, WriterStats, start};

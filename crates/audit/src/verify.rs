@@ -286,7 +286,29 @@ pub async fn verify<C: ConnectionTrait>(
     db: &C,
     key: &VerifierKey,
     exported: Option<&Path>,
+    progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, AuditError> {
+    verify_with(db, key, exported, progress, true).await
+}
+
+/// [`verify`] with every SQLite row decoded in full, as before the fast read path: for the
+/// benchmark's A/B comparison only. Same report.
+#[doc(hidden)]
+pub async fn verify_decoding_every_row<C: ConnectionTrait>(
+    db: &C,
+    key: &VerifierKey,
+    exported: Option<&Path>,
+    progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, AuditError> {
+    verify_with(db, key, exported, progress, false).await
+}
+
+async fn verify_with<C: ConnectionTrait>(
+    db: &C,
+    key: &VerifierKey,
+    exported: Option<&Path>,
     mut progress: impl FnMut(u64, u64),
+    fast: bool,
 ) -> Result<VerifyReport, AuditError> {
     let mut report = VerifyReport::default();
     let mut valid = Vec::new();
@@ -368,7 +390,7 @@ pub async fn verify<C: ConnectionTrait>(
     all_chains.extend(roots.keys().copied());
     let mut done = 0u64;
     progress(0, total);
-    let pages = Pages::open(db).await;
+    let pages = Pages::open(db, fast).await;
     for chain in all_chains {
         let checkpoints = roots.remove(&chain).unwrap_or_default();
         let start = starts.get(&chain).cloned().unwrap_or_default();
@@ -420,11 +442,12 @@ pub async fn verify<C: ConnectionTrait>(
 #[derive(Clone)]
 enum Pages {
     Orm,
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    /// The connection, and whether rows whose raw leaf hash matches skip decoding.
+    Sqlite(Arc<Mutex<rusqlite::Connection>>, bool),
 }
 
 impl Pages {
-    async fn open<C: ConnectionTrait>(db: &C) -> Pages {
+    async fn open<C: ConnectionTrait>(db: &C, fast: bool) -> Pages {
         let Some(path) = db::sqlite_file(db).await else {
             return Pages::Orm;
         };
@@ -434,7 +457,7 @@ impl Pages {
             tokio::task::spawn_blocking(move || rusqlite::Connection::open_with_flags(path, flags))
                 .await;
         match opened {
-            Ok(Ok(conn)) => Pages::Sqlite(Arc::new(Mutex::new(conn))),
+            Ok(Ok(conn)) => Pages::Sqlite(Arc::new(Mutex::new(conn)), fast),
             _ => Pages::Orm,
         }
     }
@@ -451,13 +474,14 @@ impl Pages {
                 .iter()
                 .map(db::decode_row)
                 .collect(),
-            Pages::Sqlite(conn) => {
+            Pages::Sqlite(conn, fast) => {
+                let fast = *fast;
                 let conn = conn.clone();
                 tokio::task::spawn_blocking(move || {
                     let conn = conn
                         .lock()
                         .map_err(|_| AuditError::Malformed("sqlite reader"))?;
-                    db::sqlite_chain_page(&conn, chain, from, PAGE)
+                    db::sqlite_chain_page(&conn, chain, from, PAGE, fast)
                 })
                 .await
                 .map_err(|_| AuditError::Malformed("sqlite reader"))?
@@ -627,10 +651,12 @@ impl ChainScan {
                     count,
                 }));
             }
-            let content_hash = stored.entry.as_ref().ok().map(|entry| {
-                self.buffer.clear();
-                crate::encoding::encode_into(&mut self.buffer, chain, stored.seq, &entry.entry);
-                leaf_hash(&self.buffer)
+            let content_hash = stored.content_hash.or_else(|| {
+                stored.entry.as_ref().ok().map(|entry| {
+                    self.buffer.clear();
+                    crate::encoding::encode_into(&mut self.buffer, chain, stored.seq, &entry.entry);
+                    leaf_hash(&self.buffer)
+                })
             });
             let Some(stored_hash) = stored
                 .stored_hash
