@@ -1096,4 +1096,147 @@ mod tests {
         assert!(!error.to_string().contains("111222334"));
         assert!(!format!("{error:?}").contains("111222334"));
     }
+
+    /// What a `residents` page costs in database statements: the same for 20 residents as for
+    /// 2. In-process, on the demo network, on SQLite — and on PostgreSQL when
+    /// `WIJKHUB_TEST_DATABASE_URL` names a server.
+    #[tokio::test]
+    async fn a_page_of_twenty_residents_costs_what_a_page_of_two_costs() {
+        use crypto::{DekCache, DekCacheConfig};
+        use domain::{MemberId, OrganisationId};
+        use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
+        use store::entity::members;
+
+        use crate::{Credential, DeclaredPurpose};
+
+        let name = format!("wijkhub_api_residents_{}", Uuid::now_v7().simple());
+        let admin_url = std::env::var("WIJKHUB_TEST_DATABASE_URL")
+            .ok()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty());
+        let dir = std::env::temp_dir().join(&name);
+        let url = match &admin_url {
+            Some(admin_url) => {
+                let admin = Database::connect(admin_url).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+            }
+            None => {
+                std::fs::create_dir_all(&dir).unwrap();
+                format!("sqlite://{}/hub.db", dir.display())
+            }
+        };
+        let db = store::Db::connect(&store::DbConfig {
+            url,
+            max_connections: 5,
+            timeout_seconds: 30,
+            migrate_on_start: false,
+        })
+        .await
+        .unwrap();
+        db.migrate().await.unwrap();
+        let keys = crypto::key_ring_from_text(crypto::generate_key_text().unwrap().expose_secret())
+            .unwrap();
+        store::seed::demo(&db, &keys, Utc::now()).await.unwrap();
+        let key =
+            audit::SigningKey::from_pkcs8("wijkhub-test", &audit::generate_signing_key().unwrap())
+                .unwrap();
+        let writer = audit::start(db.conn().clone(), audit::WriterConfig::default(), key)
+            .await
+            .unwrap();
+        let (counted, statements) = db.counting();
+        let services = Services {
+            db: counted,
+            keys: Arc::new(keys),
+            deks: Arc::new(DekCache::new(DekCacheConfig::default())),
+            audit: writer.log(),
+            matrix: Arc::new(policy::Matrix::default()),
+            break_glass: policy::BreakGlassConfig::default(),
+            retention: store::erase::RetentionConfig {
+                wmo_years: 15,
+                jeugd_years: 20,
+            },
+        };
+        let coach = members::Entity::find()
+            .filter(members::Column::Email.eq("coach@noordwest.demo"))
+            .one(db.conn())
+            .await
+            .unwrap()
+            .unwrap();
+        let caller = Caller {
+            id: CallerId::Member(MemberId::from_uuid(coach.id)),
+            client_id: "wijkhub-console".into(),
+            organisation: OrganisationId::from_uuid(coach.organisation_id),
+            roles: vec![Role::Coach],
+            scopes: Vec::new(),
+            purposes: Purpose::ALL.to_vec(),
+            amr: vec!["pwd".into()],
+            credential: Credential::Session,
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+        };
+        let schema = async_graphql::Schema::build(
+            ResidentQuery,
+            async_graphql::EmptyMutation,
+            async_graphql::EmptySubscription,
+        )
+        .finish();
+        let query = "query($first: Int) { residents(first: $first) { edges { node { id name \
+                     representatives { name } access { granted } } } } }";
+        let mut costs = Vec::new();
+        for first in [2, 20, 2] {
+            let request = async_graphql::Request::new(query)
+                .variables(async_graphql::Variables::from_json(
+                    serde_json::json!({ "first": first }),
+                ))
+                .data(services.clone())
+                .data(caller.clone())
+                .data(DeclaredPurpose::Known(Purpose::Support));
+            let before = statements.get();
+            let response = schema.execute(request).await;
+            let cost = statements.get() - before;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().unwrap();
+            let edges = data["residents"]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), first, "the demo has 22 residents");
+            assert!(
+                edges.iter().all(|edge| edge["node"]["name"].is_string()),
+                "the coach's wijkteam sees whom it works with"
+            );
+            costs.push(cost);
+        }
+        assert_eq!(costs[0], costs[1], "statements for 2 and 20: {costs:?}");
+        assert_eq!(costs[0], costs[2], "{costs:?}");
+        // Own organisation (2), page (1), records (7), organisations (2), representatives (1).
+        assert_eq!(costs[0], 13, "{costs:?}");
+        let entries = db
+            .conn()
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.conn().get_database_backend(),
+                "SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'resident.read'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(entries, 2 + 20 + 2, "one entry per resident returned");
+        writer.shutdown().await.unwrap();
+        db.conn().clone().close().await.unwrap();
+        match admin_url {
+            Some(admin_url) => {
+                let admin = Database::connect(&admin_url).await.unwrap();
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+                admin.close().await.unwrap();
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
 }
