@@ -54,6 +54,8 @@ pub struct Target {
     /// Send every `sample_every`-th successful answer's request id to `samples` (0: none).
     pub sample_every: u64,
     pub samples: Option<mpsc::UnboundedSender<Sample>>,
+    /// Successful answers over all workers, for sampling.
+    pub answered: AtomicU64,
 }
 
 /// What a run measured.
@@ -139,7 +141,10 @@ where
     let handle = std::thread::Builder::new()
         .name("loadgen".into())
         .spawn(move || {
-            crate::sys::pin_to(crate::sys::cores().saturating_sub(1));
+            let cores = crate::sys::cores();
+            if cores > 1 {
+                crate::sys::pin_to(cores - 1);
+            }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -280,7 +285,6 @@ async fn worker(
         Requests::Reads { .. } => Vec::new(),
     };
     let mut turn = index.wrapping_mul(7919);
-    let mut n_ok: u64 = 0;
     loop {
         // When is this request due, and is it measured?
         let (due, record) = match &pace {
@@ -333,7 +337,7 @@ async fn worker(
             if let Some(at) = write_slot {
                 own_plans[at].1 += 1;
             }
-            n_ok += 1;
+            let n_ok = target.answered.fetch_add(1, Ordering::Relaxed) + 1;
             if record {
                 result.ok += 1;
                 result

@@ -140,7 +140,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Everything but the load generator on the first core; the load generator pins itself to
     // the last. Threads inherit the mask, so the runtime's and the database driver's do too.
-    sys::pin_to(0);
+    let cores = sys::cores();
+    if cores > 1 {
+        sys::pin_to(0);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-server")
@@ -237,8 +240,8 @@ async fn smoke(database_url: Option<String>) -> anyhow::Result<()> {
     let table = report::markdown(&figures, &report::Environment::detect());
     let problems = smoke_problems(&figures);
     let _ = std::fs::remove_dir_all(&dir);
+    println!("{table}");
     if !problems.is_empty() {
-        println!("{table}");
         anyhow::bail!("smoke run found problems: {}", problems.join("; "));
     }
     println!(

@@ -19,6 +19,8 @@ pub struct SideFigures {
     pub p50_us: u64,
     pub p99_us: u64,
     pub server_cpu_us: Option<f64>,
+    /// Database statements run through the server's pool per request (its audit writer's too).
+    pub statements_per_request: Option<f64>,
     /// Load generator CPU seconds per second (1.0 = its core saturated).
     pub loadgen_cpu_share: Option<f64>,
     pub first_error: Option<String>,
@@ -100,6 +102,8 @@ impl QueryRow {
 #[derive(Clone, Debug)]
 pub struct Figures {
     pub database: String,
+    /// Durability settings as read from the database.
+    pub settings: String,
     pub started_at: DateTime<Utc>,
     pub options: RunOptions,
     pub seed: Option<SeedRecord>,
@@ -115,6 +119,8 @@ pub struct Figures {
     /// Rows re-wrapped, seconds.
     pub rotation: Option<(u64, f64)>,
     pub rss_under_load: Option<f64>,
+    /// VmRSS with both servers started, before any load.
+    pub rss_idle: Option<f64>,
     pub fsyncs_per_request: Option<f64>,
     pub commits_per_request: Option<f64>,
     pub audit_checked: u64,
@@ -214,7 +220,11 @@ pub fn markdown(figures: &Figures, env: &Environment) -> String {
     );
     let _ = writeln!(out, "| git commit | {} |", env.commit);
     let _ = writeln!(out, "| build | {} |", env.profile);
-    let _ = writeln!(out, "| database | {} |", figures.database);
+    let _ = writeln!(
+        out,
+        "| database | {}: {} |",
+        figures.database, figures.settings
+    );
     let _ = writeln!(
         out,
         "| placement | servers (hub + bare schema, 1 tokio worker) pinned to core 0, load generator (hyper, {} connections closed loop, {} open loop) pinned to core {} |",
@@ -267,7 +277,7 @@ pub fn markdown(figures: &Figures, env: &Environment) -> String {
     );
     let _ = writeln!(
         out,
-        "| round | W1 req/s | W2 req/s | W2/W1 | W1 server CPU µs/req | W2 server CPU µs/req | W1 p50/p99 ms | W2 p50/p99 ms | load generator CPU (W1, W2) | failed (W1, W2) |"
+        "| round | W1 req/s | W2 req/s | W2/W1 | server CPU µs/req (W1, W2) | statements/req (W1, W2) | W1 p50/p99 ms | W2 p50/p99 ms | load generator CPU (W1, W2) | failed (W1, W2) |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
@@ -276,13 +286,15 @@ pub fn markdown(figures: &Figures, env: &Environment) -> String {
         ratios.push(ratio);
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.3} | {} | {} | {} / {} | {} / {} | {} , {} | {}, {} |",
+            "| {} | {:.0} | {:.0} | {:.3} | {}, {} | {}, {} | {} / {} | {} / {} | {} , {} | {}, {} |",
             index + 1,
             round.w1.rps,
             round.w2.rps,
             ratio,
             opt(round.w1.server_cpu_us, 1),
             opt(round.w2.server_cpu_us, 1),
+            opt(round.w1.statements_per_request, 2),
+            opt(round.w2.statements_per_request, 2),
             ms(round.w1.p50_us),
             ms(round.w1.p99_us),
             ms(round.w2.p50_us),
@@ -328,8 +340,9 @@ pub fn markdown(figures: &Figures, env: &Environment) -> String {
     }
     let _ = writeln!(
         out,
-        "- resident memory (VmRSS, whole process incl. load generator), max under W2 load: {} MiB\n",
-        opt(figures.rss_under_load, 1)
+        "- resident memory (VmRSS, whole process: hub, bare schema, load generator, their pools), max under W2 load: {} MiB; with both servers started, before load: {} MiB\n",
+        opt(figures.rss_under_load, 1),
+        opt(figures.rss_idle, 1)
     );
 
     // Open loop.
@@ -379,15 +392,16 @@ pub fn markdown(figures: &Figures, env: &Environment) -> String {
     );
     let _ = writeln!(
         out,
-        "| req/s | p50 ms | p99 ms (closed loop) | server CPU µs/req | failed |\n|---|---|---|---|---|"
+        "| req/s | p50 ms | p99 ms (closed loop) | server CPU µs/req | statements/req | failed |\n|---|---|---|---|---|---|"
     );
     let _ = writeln!(
         out,
-        "| {:.0} | {} | {} | {} | {} |",
+        "| {:.0} | {} | {} | {} | {} | {} |",
         w3.rps,
         ms(w3.p50_us),
         ms(w3.p99_us),
         opt(w3.server_cpu_us, 1),
+        opt(w3.statements_per_request, 2),
         w3.failed
     );
     if let Some(error) = &w3.first_error {

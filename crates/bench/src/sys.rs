@@ -38,22 +38,24 @@ pub fn rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The cores this process may use, read once before anything is pinned (a pinned thread sees only
+/// its own core, and threads inherit that).
+fn core_ids() -> &'static [core_affinity::CoreId] {
+    static IDS: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
+    IDS.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
+}
+
 /// Pins the calling thread to one core, when the machine has it. Returns whether it did.
 pub fn pin_to(core: usize) -> bool {
-    let Some(ids) = core_affinity::get_core_ids() else {
-        return false;
-    };
-    match ids.get(core) {
+    match core_ids().get(core) {
         Some(id) => core_affinity::set_for_current(*id),
         None => false,
     }
 }
 
-/// Cores of the machine.
+/// Cores of the machine (as this process found them at start).
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    core_ids().len().max(1)
 }
 
 /// Counts `fsync` + `fdatasync` calls of this process over `window` with `perf stat` on the

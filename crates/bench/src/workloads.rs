@@ -14,7 +14,7 @@ use audit::{AuditFilter, VerifierKey};
 use base64::Engine;
 use bytes::Bytes;
 use chrono::{Duration as ChronoDuration, Utc};
-use domain::{CareRelationKind, OrganisationId, ResidentId};
+use domain::{OrganisationId, ResidentId};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request};
@@ -25,7 +25,7 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 use server::App;
 use store::Db;
-use store::entity::{care_relations, organisations, plans, sections};
+use store::entity::{consents, organisations, plans, sections};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -62,15 +62,24 @@ async fn reader_plans(db: &Db, limit: usize) -> anyhow::Result<Vec<(Uuid, Uuid)>
         .one(db.conn())
         .await?
         .ok_or_else(|| anyhow!("the reading partner is missing: seed first"))?;
-    let residents: Vec<Uuid> = care_relations::Entity::find()
+    // The seeded residents who consented to the reader for exactly story, goals and agreements
+    // (the demo's own residents have other consents and fewer sections).
+    let consents: Vec<(Uuid, serde_json::Value)> = consents::Entity::find()
         .select_only()
-        .column(care_relations::Column::ResidentId)
-        .filter(care_relations::Column::OrganisationId.eq(reader.id))
-        .filter(care_relations::Column::Kind.eq(CareRelationKind::Involved.as_str()))
-        .limit(limit as u64)
+        .column(consents::Column::ResidentId)
+        .column(consents::Column::Categories)
+        .filter(consents::Column::GranteeOrganisationId.eq(reader.id))
+        .filter(consents::Column::WithdrawnAt.is_null())
         .into_tuple()
         .all(db.conn())
         .await?;
+    let wanted = serde_json::json!(["story", "goals", "agreements"]);
+    let residents: Vec<Uuid> = consents
+        .into_iter()
+        .filter(|(_, categories)| *categories == wanted)
+        .map(|(resident, _)| resident)
+        .take(limit)
+        .collect();
     let mut found = Vec::with_capacity(residents.len());
     for chunk in residents.chunks(1000) {
         let rows: Vec<(Uuid, Uuid)> = plans::Entity::find()
@@ -303,8 +312,9 @@ async fn closed_phase(
     Ok((outcome, per_request))
 }
 
-fn side(outcome: &Outcome, cpu_us: Option<f64>) -> SideFigures {
+fn side(outcome: &Outcome, cpu_us: Option<f64>, statements: Option<f64>) -> SideFigures {
     SideFigures {
+        statements_per_request: statements,
         rps: outcome.rps(),
         ok: outcome.ok,
         failed: outcome.failed,
@@ -352,7 +362,17 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         .await
         .map_err(|error| anyhow!("closing the account admin: {error}"))?;
 
-    let app = App::build(config.clone())
+    // The hub and the bare schema each on a pool of their own, counting their statements (the
+    // audit writer's included) so the report can say what a request costs in round trips.
+    let (hub_db, hub_statements) = target
+        .open(config.database.max_connections)
+        .await?
+        .counting();
+    let (bare_db, bare_statements) = target
+        .open(config.database.max_connections)
+        .await?
+        .counting();
+    let app = App::build_with_db(config.clone(), hub_db)
         .await
         .context("the hub does not start")?;
     let hub_addr = app.local_addr();
@@ -360,8 +380,9 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
     let hub_task = tokio::spawn(app.run_until(async move {
         let _ = hub_stopped.await;
     }));
-    let bare = BareServer::start(db.clone()).await?;
+    let bare = BareServer::start(bare_db).await?;
     say(&format!("hub on {hub_addr}, bare schema on {}", bare.addr));
+    let rss_idle = sys::rss_mib();
 
     let plans = reader_plans(&db, 5000).await?;
     let (bodies, residents) = read_bodies(&plans);
@@ -413,6 +434,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         },
         sample_every: 0,
         samples: None,
+        answered: AtomicU64::new(0),
     });
     let checker_db = target.open(2).await?;
     let (samples, checker) = start_audit_checker(checker_db.clone());
@@ -422,6 +444,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         requests: Requests::Reads { bodies, residents },
         sample_every: options.audit_sample_every,
         samples: Some(samples),
+        answered: AtomicU64::new(0),
     });
 
     // Closed loop, interleaved.
@@ -435,7 +458,9 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
             round + 1,
             options.rounds
         ));
+        let before = bare_statements.get();
         let (w1_outcome, w1_cpu) = closed_phase(w1.clone(), options).await?;
+        let w1_statements = (bare_statements.get() - before) as f64 / w1_outcome.ok.max(1) as f64;
         say(&format!(
             "round {}/{}: W2 closed loop (W1: {:.0} req/s)",
             round + 1,
@@ -459,7 +484,9 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
                 sys::count_fsyncs(window).map(|n| (n, window))
             })
         });
+        let before = hub_statements.get();
         let (w2_outcome, w2_cpu) = closed_phase(w2.clone(), options).await?;
+        let w2_statements = (hub_statements.get() - before) as f64 / w2_outcome.ok.max(1) as f64;
         if let Some(perf) = perf
             && let Some((n, window)) = perf.await?
         {
@@ -477,9 +504,10 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
             fsyncs_per_request = Some((syncs - syncs_before) as f64 / total);
         }
         rss_under_load = max_of(rss_under_load, rss.finish());
+        // Warm-up requests ran statements too: per measured request, an upper bound.
         rounds.push(PairRound {
-            w1: side(&w1_outcome, w1_cpu),
-            w2: side(&w2_outcome, w2_cpu),
+            w1: side(&w1_outcome, w1_cpu, Some(w1_statements)),
+            w2: side(&w2_outcome, w2_cpu, Some(w2_statements)),
         });
     }
 
@@ -534,9 +562,12 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         requests: Requests::Writes { plans: write_plans },
         sample_every: 0,
         samples: None,
+        answered: AtomicU64::new(0),
     });
+    let before = hub_statements.get();
     let (w3_outcome, w3_cpu) = closed_phase(w3, options).await?;
-    let w3 = side(&w3_outcome, w3_cpu);
+    let w3_statements = (hub_statements.get() - before) as f64 / w3_outcome.ok.max(1) as f64;
+    let w3 = side(&w3_outcome, w3_cpu, Some(w3_statements));
 
     let _ = stop_hub.send(());
     hub_task.await?.context("the hub failed")?;
@@ -574,11 +605,13 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
     };
 
     let counts = table_counts(&db).await?;
+    let settings = database_settings(&db).await?;
     checker_db.conn().clone().close().await?;
     db.conn().clone().close().await?;
 
     Ok(Figures {
         database: target.database_label().to_owned(),
+        settings,
         started_at,
         options: options.clone(),
         seed,
@@ -597,6 +630,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         ),
         rotation,
         rss_under_load,
+        rss_idle,
         fsyncs_per_request,
         commits_per_request,
         audit_checked,
@@ -734,4 +768,34 @@ fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// The durability settings in force, as a connection opened like the hub's sees them.
+async fn database_settings(db: &Db) -> anyhow::Result<String> {
+    let backend = db.conn().get_database_backend();
+    let one = |sql: &'static str, column: &'static str| async move {
+        let row = db
+            .conn()
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await?
+            .ok_or_else(|| anyhow!("no answer to {sql}"))?;
+        anyhow::Ok(match row.try_get::<String>("", column) {
+            Ok(text) => text,
+            Err(_) => row.try_get::<i64>("", column)?.to_string(),
+        })
+    };
+    Ok(match backend {
+        DbBackend::Postgres => format!(
+            "fsync={}, synchronous_commit={}, {}",
+            one("SELECT current_setting('fsync') AS v", "v").await?,
+            one("SELECT current_setting('synchronous_commit') AS v", "v").await?,
+            one("SELECT version() AS v", "v").await?
+        ),
+        _ => format!(
+            "journal_mode={}, synchronous={} (2 = FULL), SQLite {}",
+            one("PRAGMA journal_mode", "journal_mode").await?,
+            one("PRAGMA synchronous", "synchronous").await?,
+            one("SELECT sqlite_version() AS v", "v").await?
+        ),
+    })
 }
