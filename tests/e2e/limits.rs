@@ -286,7 +286,6 @@ async fn a_body_that_is_not_one_graphql_request_is_bad_input() {
     for body in [
         "{not json",
         r#"{"query": "{ apiVersion }", "variables": "a string"}"#,
-        r#"[{"query": "{ apiVersion }"}, {"query": "{ apiVersion }"}]"#,
     ] {
         let response = hub
             .http
@@ -308,4 +307,54 @@ async fn a_body_that_is_not_one_graphql_request_is_bad_input() {
         );
     }
     hub.stop().await;
+}
+
+async fn batch(hub: &TestHub, n: usize) -> (StatusCode, Value) {
+    let body = Value::Array(
+        (0..n)
+            .map(|_| json!({ "query": "{ apiVersion }" }))
+            .collect(),
+    );
+    let response = hub
+        .http
+        .post(hub.url("/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn batches_are_off_by_default_and_capped_when_on() {
+    let test_db = TestDb::new().await;
+    let off = TestHub::start(test_db.config()).await;
+    let (status, answer) = batch(&off, 2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], "batch");
+    assert_eq!(answer["errors"][0]["extensions"]["max"], 0);
+    off.stop().await;
+
+    let test_db = TestDb::new().await;
+    let mut config = test_db.config();
+    config.graphql.0.max_batch = 5;
+    let on = TestHub::start(config).await;
+    let (status, answer) = batch(&on, 5).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answers = answer.as_array().unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(answers.len(), 5);
+    for one in answers {
+        assert_eq!(one, &json!({ "data": { "apiVersion": "1" } }));
+    }
+    let (status, answer) = batch(&on, 6).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], "batch");
+    assert_eq!(answer["errors"][0]["extensions"]["max"], 5);
+    assert!(answer["data"].is_null(), "{answer}");
+    // An empty array reads as a request without a document: bad input, nothing runs.
+    let (_, answer) = batch(&on, 0).await;
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(answer["data"].is_null(), "{answer}");
+    on.stop().await;
 }

@@ -48,6 +48,8 @@ pub struct QueryLimits {
     pub max_document_bytes: usize,
     /// Most directives on one field.
     pub max_directives_per_field: usize,
+    /// Most operations in one batched request (a JSON array); 0: batches are refused.
+    pub max_batch: usize,
 }
 
 impl Default for QueryLimits {
@@ -61,6 +63,7 @@ impl Default for QueryLimits {
             max_tokens: 2_000,
             max_document_bytes: 96 * 1024,
             max_directives_per_field: 4,
+            max_batch: 0,
         }
     }
 }
@@ -97,10 +100,16 @@ impl Limit {
 /// named in the message and in `extensions.limit`, its value in `extensions.max`.
 pub fn limit_error(limit: Limit, max: usize) -> async_graphql::Error {
     let mut error = ApiError::BadUserInput("query limit exceeded").extend();
-    error.message = format!(
-        "bad input: query limit exceeded: {} (at most {max})",
-        limit.as_str()
-    );
+    error.message = if limit == Limit::Batch && max == 0 {
+        "bad input: query limit exceeded: batch (batched requests are off; send one operation \
+         per request)"
+            .to_owned()
+    } else {
+        format!(
+            "bad input: query limit exceeded: {} (at most {max})",
+            limit.as_str()
+        )
+    };
     error.extend_with(|_, ext| {
         ext.set("limit", limit.as_str());
         ext.set("max", max);
@@ -431,6 +440,7 @@ mod tests {
         max_tokens: 60,
         max_document_bytes: 1_000,
         max_directives_per_field: 2,
+        max_batch: 0,
     };
 
     /// The limit `query` goes over with `variables`, or `None` when it passes.
