@@ -20,7 +20,7 @@ use domain::{Bsn, NetworkId, Purpose, ResidentId, ResidentStatus, Role};
 use policy::{Actor, CareParty, Decision};
 use sea_orm::TransactionTrait;
 use secrecy::ExposeSecret;
-use store::entity::{plans, representatives};
+use store::entity::{plans, representatives, residents as resident_rows};
 use store::records::{self, OrganisationRecord, ResidentRecord};
 use store::residents::{NewRepresentative, Registration};
 use store::sealed::{self, NewResident};
@@ -127,13 +127,24 @@ pub struct ResidentView {
     identity: Option<Identity>,
 }
 
-/// The decrypted personal fields; only built for a permit.
+/// A permitted resident's sealed fields with their data key: each is decrypted only when the
+/// query selects it, so nothing is opened that is not returned.
 struct Identity {
-    name: String,
+    dek: Arc<Dek>,
+    row: resident_rows::Model,
+    /// Already opened: the policy's age rules needed it.
     birth_date: NaiveDate,
-    contact: Option<String>,
-    area: String,
-    representatives: Vec<RepresentativeView>,
+    /// Loaded only when the query selects `representatives`.
+    representatives: Vec<representatives::Model>,
+}
+
+impl Identity {
+    fn open(&self, column: crypto::Column, bytes: &[u8]) -> async_graphql::Result<String> {
+        let resident = ResidentId::from_uuid(self.row.id);
+        sealed::open_text(&self.dek, column, self.row.id, resident, bytes)
+            .map(|text| text.expose_secret().to_owned())
+            .map_err(|error| ApiError::from(error).extend())
+    }
 }
 
 #[Object(name = "Resident")]
@@ -158,10 +169,11 @@ impl ResidentView {
     }
 
     /// Only when `access.granted`.
-    async fn name(&self) -> Option<&str> {
+    async fn name(&self) -> async_graphql::Result<Option<String>> {
         self.identity
             .as_ref()
-            .map(|identity| identity.name.as_str())
+            .map(|identity| identity.open(sealed::RESIDENT_NAME, &identity.row.name_ciphertext))
+            .transpose()
     }
 
     /// `YYYY-MM-DD`; only when `access.granted`.
@@ -172,35 +184,66 @@ impl ResidentView {
     }
 
     /// Phone, address or e-mail as registered; only when `access.granted`.
-    async fn contact(&self) -> Option<&str> {
-        self.identity
-            .as_ref()
-            .and_then(|identity| identity.contact.as_deref())
+    async fn contact(&self) -> async_graphql::Result<Option<String>> {
+        let Some(identity) = &self.identity else {
+            return Ok(None);
+        };
+        identity
+            .row
+            .contact_ciphertext
+            .as_deref()
+            .map(|bytes| identity.open(sealed::RESIDENT_CONTACT, bytes))
+            .transpose()
     }
 
     /// The wijk the resident lives in; only when `access.granted`.
     async fn area(&self) -> Option<&str> {
         self.identity
             .as_ref()
-            .map(|identity| identity.area.as_str())
+            .map(|identity| identity.row.area.as_str())
     }
 
     /// Legal representatives (wettelijk vertegenwoordigers); only when `access.granted`.
-    async fn representatives(&self) -> Option<&[RepresentativeView]> {
-        self.identity
-            .as_ref()
-            .map(|identity| identity.representatives.as_slice())
+    async fn representatives(&self) -> Option<Vec<RepresentativeView<'_>>> {
+        self.identity.as_ref().map(|identity| {
+            identity
+                .representatives
+                .iter()
+                .map(|row| RepresentativeView { identity, row })
+                .collect()
+        })
     }
 }
 
 /// Wettelijk vertegenwoordiger.
-#[derive(SimpleObject)]
-#[graphql(name = "Representative")]
-pub struct RepresentativeView {
-    id: ID,
-    name: String,
+pub struct RepresentativeView<'a> {
+    identity: &'a Identity,
+    row: &'a representatives::Model,
+}
+
+#[Object(name = "Representative")]
+impl RepresentativeView<'_> {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+
+    async fn name(&self) -> async_graphql::Result<String> {
+        let resident = ResidentId::from_uuid(self.identity.row.id);
+        sealed::open_text(
+            &self.identity.dek,
+            sealed::REPRESENTATIVE_NAME,
+            self.row.id,
+            resident,
+            &self.row.name_ciphertext,
+        )
+        .map(|text| text.expose_secret().to_owned())
+        .map_err(|error| ApiError::from(error).extend())
+    }
+
     /// `moeder`, `vader`, `ouder`, `voogd`, `curator` or `mentor`.
-    relation: String,
+    async fn relation(&self) -> &str {
+        &self.row.relation
+    }
 }
 
 /// Narrows `residents`. No name: names are sealed and never searched.
@@ -437,68 +480,39 @@ async fn submit_all(services: &Services, entries: Vec<audit::NewEntry>) -> Resul
     Ok(())
 }
 
-/// What the caller sees of a judged resident they know: identity decrypted only for a permit.
+/// What the caller sees of a judged resident they know: the sealed identity only for a permit
+/// (decrypted field by field as selected), with the representatives when they were loaded.
 fn view(
-    judged: &Judged,
-    representatives: &HashMap<Uuid, Vec<representatives::Model>>,
-) -> Result<ResidentView, ApiError> {
-    let row = &judged.record.resident;
-    let resident_id = ResidentId::from_uuid(row.id);
-    let (access, identity) = match judged.decision.basis() {
-        Some(basis) => {
-            let open = |column, bytes: &[u8]| -> Result<String, ApiError> {
-                Ok(
-                    sealed::open_text(&judged.dek, column, row.id, resident_id, bytes)?
-                        .expose_secret()
-                        .to_owned(),
-                )
-            };
-            let name = open(sealed::RESIDENT_NAME, &row.name_ciphertext)?;
-            let contact = row
-                .contact_ciphertext
-                .as_deref()
-                .map(|bytes| open(sealed::RESIDENT_CONTACT, bytes))
-                .transpose()?;
-            let representatives = representatives
-                .get(&row.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|representative| {
-                    let name = sealed::open_text(
-                        &judged.dek,
-                        sealed::REPRESENTATIVE_NAME,
-                        representative.id,
-                        resident_id,
-                        &representative.name_ciphertext,
-                    )?;
-                    Ok(RepresentativeView {
-                        id: ID(representative.id.to_string()),
-                        name: name.expose_secret().to_owned(),
-                        relation: representative.relation.clone(),
-                    })
-                })
-                .collect::<Result<Vec<_>, ApiError>>()?;
-            (
-                AccessView {
-                    granted: true,
-                    reason: None,
-                    basis: Some(basis.to_string()),
-                },
-                Some(Identity {
-                    name,
-                    birth_date: judged.birth_date,
-                    contact,
-                    area: row.area.clone(),
-                    representatives,
-                }),
-            )
-        }
+    judged: Judged,
+    representatives: &mut HashMap<Uuid, Vec<representatives::Model>>,
+) -> ResidentView {
+    let Judged {
+        record,
+        dek,
+        birth_date,
+        decision,
+        ..
+    } = judged;
+    let (access, identity) = match decision.basis() {
+        Some(basis) => (
+            AccessView {
+                granted: true,
+                reason: None,
+                basis: Some(basis.to_string()),
+            },
+            Some(Identity {
+                dek,
+                representatives: representatives
+                    .remove(&record.resident.id)
+                    .unwrap_or_default(),
+                birth_date,
+                row: record.resident.clone(),
+            }),
+        ),
         None => (
             AccessView {
                 granted: false,
-                reason: judged
-                    .decision
+                reason: decision
                     .deny_reason()
                     .map(|reason| reason.as_str().to_owned()),
                 basis: None,
@@ -506,13 +520,13 @@ fn view(
             None,
         ),
     };
-    Ok(ResidentView {
-        id: row.id,
-        status: row.status.clone(),
-        plan_ids: judged.record.plans.iter().map(|plan| plan.id).collect(),
+    ResidentView {
+        id: record.resident.id,
+        status: record.resident.status,
+        plan_ids: record.plans.iter().map(|plan| plan.id).collect(),
         access,
         identity,
-    })
+    }
 }
 
 /// One resident, audited under `action`, answered as `resident(id)` does.
@@ -523,6 +537,7 @@ async fn one_resident(
     info: &RequestInfo,
     action: audit::AuditAction,
     resident: Uuid,
+    with_representatives: bool,
 ) -> Result<ResidentView, ApiError> {
     let now = Utc::now();
     let record = access::active_record(services, resident).await?;
@@ -536,12 +551,12 @@ async fn one_resident(
     if !judged.knows {
         return Err(ApiError::NotFound);
     }
-    let representatives = if judged.decision.is_permit() {
+    let mut representatives = if with_representatives && judged.decision.is_permit() {
         store::residents::load_representatives(services.db.conn(), &[resident]).await?
     } else {
         HashMap::new()
     };
-    view(&judged, &representatives)
+    Ok(view(judged, &mut representatives))
 }
 
 /// `resident(id)`: the resolver.
@@ -558,6 +573,7 @@ async fn resident(ctx: &Context<'_>, id: &ID) -> Result<ResidentView, ApiError> 
         &info,
         audit::AuditAction::ResidentRead,
         resident,
+        ctx.look_ahead().field("representatives").exists(),
     )
     .await
 }
@@ -599,6 +615,7 @@ async fn resident_by_bsn(ctx: &Context<'_>, bsn: &str) -> Result<ResidentView, A
                 &info,
                 audit::AuditAction::ResidentLookupByBsn,
                 row.id,
+                ctx.look_ahead().field("representatives").exists(),
             )
             .await
         }
@@ -611,7 +628,7 @@ async fn resident_by_bsn(ctx: &Context<'_>, bsn: &str) -> Result<ResidentView, A
 
 /// `residents(filter, first, after)`: the resolver. A fixed number of queries per page: the
 /// caller's organisation (two), the page (one), the page's records (seven), their organisations
-/// (two), and the representatives of those shown (one).
+/// (two), and the representatives of those shown (one, only when the query selects them).
 async fn residents(
     ctx: &Context<'_>,
     filter: ResidentFilter,
@@ -623,6 +640,13 @@ async fn residents(
     let services = context::services(ctx)?;
     let info = context::request_info(ctx);
     let now = Utc::now();
+    let selection = ctx.look_ahead();
+    let with_representatives = selection
+        .field("edges")
+        .field("node")
+        .field("representatives")
+        .exists()
+        || selection.field("nodes").field("representatives").exists();
     let limit = connection::page_size(first)?;
     let status = match filter.status.as_deref().map(ResidentStatus::parse) {
         None => None,
@@ -689,14 +713,18 @@ async fn residents(
         .filter(|judged| judged.decision.is_permit())
         .map(|judged| judged.record.resident.id)
         .collect();
-    let representatives = store::residents::load_representatives(conn, &permitted).await?;
+    let mut representatives = if with_representatives {
+        store::residents::load_representatives(conn, &permitted).await?
+    } else {
+        HashMap::new()
+    };
     let mut connection = Connection::new(after.is_some(), has_next);
-    for judged in &shown {
+    for judged in shown {
         let id = judged.record.resident.id;
         let cursor = connection::issue(&services.keys, RESIDENTS, id.as_bytes());
         connection
             .edges
-            .push(Edge::new(cursor, view(judged, &representatives)?));
+            .push(Edge::new(cursor, view(judged, &mut representatives)));
     }
     Ok(connection)
 }
@@ -912,6 +940,10 @@ async fn register_resident(
         &info,
         audit::AuditAction::ResidentRead,
         resident_id.as_uuid(),
+        ctx.look_ahead()
+            .field("resident")
+            .field("representatives")
+            .exists(),
     )
     .await?;
     Ok(RegisterResidentPayload { resident })
@@ -1212,6 +1244,16 @@ mod tests {
         assert_eq!(costs[0], costs[2], "{costs:?}");
         // Own organisation (2), page (1), records (7), organisations (2), representatives (1).
         assert_eq!(costs[0], 13, "{costs:?}");
+        // Representatives not asked for: not loaded.
+        let request =
+            async_graphql::Request::new("{ residents(first: 5) { edges { node { id } } } }")
+                .data(services.clone())
+                .data(caller.clone())
+                .data(DeclaredPurpose::Known(Purpose::Support));
+        let before = statements.get();
+        let response = schema.execute(request).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert_eq!(statements.get() - before, 12);
         let entries = db
             .conn()
             .query_one_raw(sea_orm::Statement::from_string(
@@ -1223,7 +1265,7 @@ mod tests {
             .unwrap()
             .try_get::<i64>("", "n")
             .unwrap();
-        assert_eq!(entries, 2 + 20 + 2, "one entry per resident returned");
+        assert_eq!(entries, 2 + 20 + 2 + 5, "one entry per resident returned");
         writer.shutdown().await.unwrap();
         db.conn().clone().close().await.unwrap();
         match admin_url {
