@@ -102,6 +102,18 @@ async fn the_wijkteam_registers_a_resident_and_finds_them_again() {
     let coach = demo.login("coach@noordwest.demo").await;
     let coach = Auth::Cookie(&coach);
 
+    // `me` is `viewer` by another name.
+    let me = demo
+        .graphql(
+            &coach,
+            "{ me { kind id organisation { id } roles } viewer { kind id organisation { id } roles } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["data"]["me"], me["data"]["viewer"], "{me}");
+    assert_eq!(me["data"]["me"]["kind"], "MEMBER");
+    assert_eq!(me["data"]["me"]["roles"], json!(["coach"]));
+
     // Registered by the coach on the wijkteam's statutory task: Daan is ten, so the Jeugdwet.
     let before = written(&conn).await;
     let response = demo
