@@ -366,6 +366,42 @@ async fn a_sections_history_comes_newest_first_and_only_where_granted() {
     assert_eq!(seen[1].1, "derde versie");
     assert_eq!(seen[2].1, "tweede versie");
 
+    // The same history through the list, where every section's first page comes in one batch.
+    let listed_history = "query($filter: PlanFilter) { plans(filter: $filter) { edges { node { \
+                          sections { category revisions(first: 2) { \
+                          edges { node { revision content authorOrganisationId } } \
+                          pageInfo { hasNextPage } } } } } } }";
+    let johanna: uuid::Uuid = scalar(
+        &conn,
+        "SELECT resident_id FROM plans ORDER BY id LIMIT 1",
+        "resident_id",
+    )
+    .await;
+    let filter = json!({ "filter": { "residentId": johanna.to_string() } });
+    let response = demo
+        .graphql(&Auth::Bearer(&wijkteam), listed_history, filter.clone())
+        .await;
+    let story = response["data"]["plans"]["edges"][0]["node"]["sections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .find(|section| section["category"] == "story")
+        .unwrap()["revisions"]
+        .clone();
+    let listed: Vec<(i64, &str)> = story["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            (
+                edge["node"]["revision"].as_i64().unwrap(),
+                edge["node"]["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(4, "vierde versie"), (3, "derde versie")]);
+    assert_eq!(story["pageInfo"]["hasNextPage"], true);
+
     // A cursor that is not one of this section's: refused.
     let first_page = demo
         .graphql(
@@ -437,6 +473,21 @@ async fn a_sections_history_comes_newest_first_and_only_where_granted() {
         .as_array()
         .unwrap();
     assert_eq!(story[0]["node"]["content"], "vierde versie");
+    let listed = demo
+        .graphql(&Auth::Bearer(&welzijn), listed_history, filter)
+        .await;
+    let health = listed["data"]["plans"]["edges"][0]["node"]["sections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .find(|section| section["category"] == "health")
+        .unwrap()["revisions"]["edges"]
+        .clone();
+    assert!(!health.as_array().unwrap().is_empty(), "{listed}");
+    for edge in health.as_array().unwrap() {
+        assert!(edge["node"]["content"].is_null(), "{edge}");
+        assert!(edge["node"]["authorOrganisationId"].is_null(), "{edge}");
+    }
 
     conn.close().await.unwrap();
     hub.terminate();

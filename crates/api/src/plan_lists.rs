@@ -31,7 +31,7 @@ use crate::access::{actor, audit_entry, db, facts, need_to_know, policy_resident
 use crate::caller::CallerId;
 use crate::connection;
 use crate::context;
-use crate::plans::{PlanReader, PlanView, load_sections};
+use crate::plans::{PlanReader, PlanView, load_first_revisions, load_sections};
 
 /// The list name plan cursors are issued under.
 const PLANS: &str = "plans";
@@ -66,6 +66,46 @@ pub struct PlanFilter {
     pub status: Option<String>,
     /// Only this resident's plans.
     pub resident_id: Option<ID>,
+}
+
+/// The page size of `sections.revisions` when the document asks every plan's sections for the
+/// first page of their history with one page size (no `after`, which names one section), so
+/// the list can load them in one batch; `None` otherwise (each `revisions` then reads its own).
+fn revisions_asked(ctx: &Context<'_>) -> Option<u64> {
+    let look_ahead = ctx.look_ahead();
+    let mut fields = look_ahead
+        .field("edges")
+        .field("node")
+        .field("sections")
+        .field("revisions")
+        .selection_fields();
+    fields.extend(
+        look_ahead
+            .field("nodes")
+            .field("sections")
+            .field("revisions")
+            .selection_fields(),
+    );
+    let mut limit = None;
+    for field in fields {
+        let mut first = None;
+        for (name, value) in field.arguments().ok()? {
+            match (name.as_str(), value) {
+                ("first", async_graphql::Value::Number(number)) => {
+                    first = Some(i32::try_from(number.as_i64()?).ok()?);
+                }
+                ("first" | "after", async_graphql::Value::Null) => {}
+                _ => return None,
+            }
+        }
+        let size = connection::page_size(first).ok()?;
+        match limit {
+            None => limit = Some(size),
+            Some(known) if known == size => {}
+            Some(_) => return None,
+        }
+    }
+    limit
 }
 
 /// `plans`: the resolver.
@@ -188,7 +228,7 @@ async fn plans(
     // Each plan decided as `plan(id)` decides it; one entry per resident, shared by their plans.
     let mut entries: HashMap<Uuid, audit::NewEntry> = HashMap::new();
     let mut plans_of: HashMap<Uuid, usize> = HashMap::new();
-    let mut shown = Vec::with_capacity(page.len());
+    let mut shown: Vec<PlanView> = Vec::with_capacity(page.len());
     for plan in page {
         let record = records
             .get(&plan.resident_id)
@@ -268,6 +308,19 @@ async fn plans(
     if let Some(Err(error)) = receipts.into_iter().find(Result::is_err) {
         tracing::error!(error = %error, "audit entry not written; plan list refused");
         return Err(ApiError::AuditUnavailable);
+    }
+
+    // Asked for every section's history too: the first page of each in one more statement.
+    if let Some(limit) = revisions_asked(ctx) {
+        let section_ids: Vec<Uuid> = shown
+            .iter()
+            .flat_map(|plan| plan.sections.iter().map(|section| section.id))
+            .collect();
+        let mut pages = load_first_revisions(conn, &section_ids, limit).await?;
+        for section in shown.iter_mut().flat_map(|plan| plan.sections.iter_mut()) {
+            let rows = pages.remove(&section.id).unwrap_or_default();
+            section.first_revisions = Some((limit, rows));
+        }
     }
 
     let mut connection = Connection::new(after.is_some(), has_next);
@@ -405,7 +458,8 @@ mod tests {
         )
         .finish();
         let query = "query($first: Int) { plans(first: $first) { edges { node { id \
-                     sections { category access { granted } content } } } } }";
+                     sections { category access { granted } content \
+                     revisions(first: 2) { edges { node { revision content } } } } } } } }";
 
         let mut costs = Vec::new();
         for first in [2, 20, 2] {
@@ -426,7 +480,9 @@ mod tests {
             assert!(
                 edges
                     .iter()
-                    .all(|edge| edge["node"]["sections"][0]["content"].is_string()),
+                    .all(|edge| edge["node"]["sections"][0]["content"].is_string()
+                        && edge["node"]["sections"][0]["revisions"]["edges"][0]["node"]["content"]
+                            .is_string()),
                 "the coach's wijkteam reads its own plans"
             );
             costs.push(cost);
@@ -436,8 +492,9 @@ mod tests {
             "statements for 2 and for 20 plans: {costs:?}"
         );
         assert_eq!(costs[0], costs[2], "{costs:?}");
-        // Page, records (7), organisations (2), sections and their current revisions (2).
-        assert_eq!(costs[0], 12, "{costs:?}");
+        // Page, records (7), organisations (2), sections and their current revisions (2), the
+        // first page of every section's history (1).
+        assert_eq!(costs[0], 13, "{costs:?}");
 
         // And every resident on those pages has their entry, committed before the answer.
         let entries = db

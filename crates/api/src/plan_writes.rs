@@ -912,6 +912,7 @@ pub(crate) async fn write_section(
         content: Some(write.content),
         resident: resident_id,
         dek: Some(dek),
+        first_revisions: None,
     })
 }
 

@@ -97,6 +97,9 @@ pub struct SectionView {
     /// The resident's data key, held only for a granted section: the history of a denied one
     /// cannot be decrypted by mistake.
     pub(crate) dek: Option<Arc<Dek>>,
+    /// The first page of `revisions` (`limit` rows and one more), when the list that returned
+    /// this section loaded every section's first page in one batch.
+    pub(crate) first_revisions: Option<(u64, Vec<section_revisions::Model>)>,
 }
 
 #[Object(name = "Section")]
@@ -200,14 +203,20 @@ async fn revisions(
             Some(i64::from_be_bytes(revision))
         }
     };
-    let mut query = section_revisions::Entity::find()
-        .filter(section_revisions::Column::SectionId.eq(section.id))
-        .order_by_desc(section_revisions::Column::Revision)
-        .limit(limit + 1);
-    if let Some(before) = before {
-        query = query.filter(section_revisions::Column::Revision.lt(before));
-    }
-    let mut rows = query.all(services.db.conn()).await.map_err(db)?;
+    let mut rows = match &section.first_revisions {
+        // Loaded with the rest of the page (`plans`): no query of its own.
+        Some((batch_limit, rows)) if before.is_none() && *batch_limit == limit => rows.clone(),
+        _ => {
+            let mut query = section_revisions::Entity::find()
+                .filter(section_revisions::Column::SectionId.eq(section.id))
+                .order_by_desc(section_revisions::Column::Revision)
+                .limit(limit + 1);
+            if let Some(before) = before {
+                query = query.filter(section_revisions::Column::Revision.lt(before));
+            }
+            query.all(services.db.conn()).await.map_err(db)?
+        }
+    };
     let has_next = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let mut page = Connection::new(before.is_some(), has_next);
@@ -397,6 +406,7 @@ impl PlanReader<'_> {
                         content,
                         resident: self.resident_id,
                         dek: Some(self.dek.clone()),
+                        first_revisions: None,
                     });
                 }
                 _ => {
@@ -417,6 +427,7 @@ impl PlanReader<'_> {
                         content: None,
                         resident: self.resident_id,
                         dek: None,
+                        first_revisions: None,
                     });
                 }
             }
@@ -491,4 +502,46 @@ impl PlanView {
             sections,
         }
     }
+}
+
+/// The newest `limit + 1` revisions of each of `sections` (the first page of each `revisions`
+/// and one row more, to know whether another page follows), in one statement: a window over the
+/// sections' histories, on SQLite (3.25+) and PostgreSQL alike.
+pub(crate) async fn load_first_revisions(
+    conn: &impl ConnectionTrait,
+    sections: &[Uuid],
+    limit: u64,
+) -> Result<HashMap<Uuid, Vec<section_revisions::Model>>, ApiError> {
+    let mut pages: HashMap<Uuid, Vec<section_revisions::Model>> = HashMap::new();
+    if sections.is_empty() {
+        return Ok(pages);
+    }
+    let backend = conn.get_database_backend();
+    let placeholders: Vec<String> = (1..=sections.len())
+        .map(|n| match backend {
+            sea_orm::DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT id, section_id, revision, content_ciphertext, author_organisation_id, \
+         author_member_id, author_client_id, created_at FROM (SELECT section_revisions.*, \
+         ROW_NUMBER() OVER (PARTITION BY section_id ORDER BY revision DESC) AS position \
+         FROM section_revisions WHERE section_id IN ({})) ranked \
+         WHERE position <= {} ORDER BY section_id, revision DESC",
+        placeholders.join(", "),
+        limit + 1
+    );
+    let values: Vec<sea_orm::Value> = sections.iter().map(|id| (*id).into()).collect();
+    let rows = section_revisions::Entity::find()
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
+        .all(conn)
+        .await
+        .map_err(db)?;
+    for row in rows {
+        pages.entry(row.section_id).or_default().push(row);
+    }
+    Ok(pages)
 }
