@@ -569,6 +569,17 @@ mod tests {
     }
 
     #[test]
+    fn any_prefix_of_a_tricky_document_is_scanned_without_panicking() {
+        // Cut anywhere: inside a block string, an escape, a comment, a number, a spread.
+        let document = "query Q($n: Int = -1.5e+3) { a(b: \"x\\\"y\", c: \"\"\"z \\\"\"\" w\"\"\") \
+                        # note\r\n ...F @skip(if: false) } fragment F on T { d }";
+        for end in 0..=document.len() {
+            let _ = check_text(&document[..end], &QueryLimits::default());
+        }
+        assert!(check_text(document, &QueryLimits::default()).is_ok());
+    }
+
+    #[test]
     fn strings_and_comments_are_one_token_or_none() {
         let limits = QueryLimits {
             max_tokens: 8,
