@@ -141,8 +141,10 @@ async fn main() {
     };
     println!("backend: {backend}");
 
+    // `-- N verify-only`: skip the append rounds and the raw fetch (fill, verify, queries only).
+    let verify_only = std::env::args().nth(2).as_deref() == Some("verify-only");
     // Interleaved: A B A B, medians reported by the reader from the lines.
-    for round in 0..2 {
+    for round in (0..2).filter(|_| !verify_only) {
         let db = open(&format!("single{round}"), dir.path()).await;
         let (rate, stats) = appends(&db, &pkcs8, 1, 3_000, 64).await;
         println!(
@@ -175,6 +177,9 @@ async fn main() {
     let mut fetched = 0usize;
     let mut from = 0i64;
     loop {
+        if verify_only {
+            break;
+        }
         let rows = db
             .query_all_raw(sea_orm::Statement::from_sql_and_values(
                 db.get_database_backend(),

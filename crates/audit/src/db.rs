@@ -163,9 +163,10 @@ pub struct StoredRow {
     pub seq: u64,
     pub entry: Result<AuditEntry, AuditError>,
     pub stored_hash: Option<Hash>,
-    /// Set by the fast read path of `verify` when the leaf hash recomputed straight from the
-    /// columns equals `stored_hash`; `entry` is then not decoded.
-    pub content_hash: Option<Hash>,
+    /// Set by the fast read path of `verify`: the canonical encoding built straight from the
+    /// column bytes; `entry` is then not decoded (a row whose hash does not match is classified
+    /// from a fresh read).
+    pub raw_leaf: Option<Vec<u8>>,
 }
 
 /// Typed access to one selected row, so that the same decoder serves sea-orm rows (both
@@ -280,7 +281,7 @@ pub fn decode_row(row: &impl RowSource) -> Result<StoredRow, AuditError> {
         seq,
         entry,
         stored_hash,
-        content_hash: None,
+        raw_leaf: None,
     })
 }
 
@@ -400,29 +401,24 @@ pub fn sqlite_chain_page(
         ])
         .map_err(sqlite_err)?;
     let mut out = Vec::with_capacity(limit as usize);
-    let mut leaf = Vec::with_capacity(512);
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        // Fast path: the canonical encoding straight from the column bytes, no decoding. Only a
-        // match with the stored hash is taken from it (the writer hashed exactly these bytes);
-        // anything else goes the full decoding way, which classifies what is wrong.
-        leaf.clear();
-        let fast = fast
-            .then(|| raw_leaf(&mut leaf, row))
-            .flatten()
-            .and_then(|seq| {
-                let content = crate::merkle::leaf_hash(&leaf);
-                let stored = match row.get_ref(25).ok()? {
-                    rusqlite::types::ValueRef::Blob(bytes) => Hash::try_from(bytes).ok()?,
-                    _ => return None,
-                };
-                (content == stored).then_some((seq, stored))
-            });
-        match fast {
-            Some((seq, hash)) => out.push(StoredRow {
+        // Fast path: the canonical encoding straight from the column bytes, no decoding; the
+        // checking thread hashes it (in parallel with this thread reading the next page). A row
+        // whose bytes do not have the writer's shape is decoded in full, which says what is wrong.
+        let mut leaf = Vec::with_capacity(if fast { 384 } else { 0 });
+        let encoded = fast.then(|| raw_leaf(&mut leaf, row)).flatten();
+        let stored_hash = match row.get_ref(25) {
+            Ok(rusqlite::types::ValueRef::Blob(bytes)) => Hash::try_from(bytes).ok(),
+            _ => None,
+        };
+        match encoded {
+            Some(seq) => out.push(StoredRow {
                 seq,
-                entry: Err(AuditError::Malformed("not decoded: its hash matched")),
-                stored_hash: Some(hash),
-                content_hash: Some(hash),
+                entry: Err(AuditError::Malformed(
+                    "not decoded: checked by its raw leaf",
+                )),
+                stored_hash,
+                raw_leaf: Some(leaf),
             }),
             None => out.push(decode_row(row)?),
         }
@@ -884,23 +880,25 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let rows = sqlite_chain_page(&conn, chain, 0, 100, true).unwrap();
         assert_eq!(rows.len(), 12);
+        let raw_hash = |row: &StoredRow| row.raw_leaf.as_deref().map(crate::merkle::leaf_hash);
         for row in &rows {
-            assert!(
-                row.content_hash.is_some(),
-                "row {} took the slow path",
-                row.seq
-            );
-            assert_eq!(row.content_hash, row.stored_hash);
+            assert!(row.raw_leaf.is_some(), "row {} took the slow path", row.seq);
+            assert_eq!(raw_hash(row), row.stored_hash, "row {}", row.seq);
         }
         conn.execute_batch(
             "DROP TRIGGER audit_entries_no_update; \
-             UPDATE audit_entries SET outcome = 'deny' WHERE seq = 4",
+             UPDATE audit_entries SET outcome = 'deny' WHERE seq = 4; \
+             UPDATE audit_entries SET on_behalf_of_name = NULL WHERE seq = 5",
         )
         .unwrap();
         let rows = sqlite_chain_page(&conn, chain, 0, 100, true).unwrap();
         for row in &rows {
-            assert_eq!(row.content_hash.is_none(), row.seq == 4, "row {}", row.seq);
+            let matches = raw_hash(row).is_some_and(|hash| Some(hash) == row.stored_hash);
+            assert_eq!(matches, row.seq != 4 && row.seq != 5, "row {}", row.seq);
         }
-        assert!(rows[4].entry.is_ok(), "the changed row is decoded in full");
+        // A row whose columns have no canonical shape (one half of on-behalf-of) is decoded in
+        // full, and the decoder says what is wrong.
+        assert!(rows[5].raw_leaf.is_none());
+        assert!(rows[5].entry.is_err());
     }
 }

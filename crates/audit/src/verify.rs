@@ -651,7 +651,7 @@ impl ChainScan {
                     count,
                 }));
             }
-            let content_hash = stored.content_hash.or_else(|| {
+            let content_hash = stored.raw_leaf.as_deref().map(leaf_hash).or_else(|| {
                 stored.entry.as_ref().ok().map(|entry| {
                     self.buffer.clear();
                     crate::encoding::encode_into(&mut self.buffer, chain, stored.seq, &entry.entry);
