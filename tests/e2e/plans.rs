@@ -243,6 +243,25 @@ async fn the_story_reaches_exactly_whom_the_resident_agreed_to() {
         ),
         "{grounds:?}"
     );
+
+    // Every plan of a resident the provider has no care relation with, whatever its sections:
+    // one with a section the provider's role may never see (finances, safety) must not give
+    // the plan away by refusing that section for the role instead.
+    let unrelated = conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT p.id FROM plans p WHERE NOT EXISTS (SELECT 1 FROM care_relations c \
+             JOIN clients k ON k.organisation_id = c.organisation_id \
+             WHERE c.resident_id = p.resident_id AND k.client_id = 'ggz-kompas')",
+        ))
+        .await
+        .unwrap();
+    assert!(unrelated.len() > 10, "the demo has unrelated plans");
+    for row in unrelated {
+        let id: uuid::Uuid = row.try_get("", "id").unwrap();
+        let response = demo.plan(&kompas, Some("support"), &id.to_string()).await;
+        assert_eq!(error_code(&response), "NOT_FOUND", "plan {id}: {response}");
+    }
     conn.close().await.unwrap();
 
     hub.terminate();

@@ -27,7 +27,7 @@ use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{Subject, audit_entry, corrupt, db, need_to_know, plan_subject};
+use crate::access::{Subject, audit_entry, corrupt, db, plan_subject};
 use crate::connection;
 use crate::context;
 
@@ -364,11 +364,18 @@ impl PlanReader<'_> {
         }
 
         // Need to know: a caller with no care relation (or outside the network) learns nothing,
-        // not even that the plan exists.
-        let unknown_to_caller = !decided.is_empty()
-            && decided
-                .iter()
-                .all(|(_, _, _, decision)| need_to_know(decision.deny_reason()));
+        // not even that the plan exists. Asked of the policy as a whole, not read off the
+        // sections' refusals: a section the caller's role may never see is refused for its role
+        // before the care relation is looked at, and a plan without sections has no refusals at
+        // all. A permit (break-the-glass stands in for the care relation) always makes it known.
+        let unknown_to_caller = !(policy::knows_resident(
+            self.actor,
+            self.resident,
+            self.facts,
+            self.now,
+        ) || decided
+            .iter()
+            .any(|(_, _, _, decision)| decision.basis().is_some()));
 
         let mut views = Vec::with_capacity(decided.len());
         for (section, category, revision, decision) in &decided {
