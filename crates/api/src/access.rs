@@ -437,21 +437,9 @@ pub(crate) async fn subject(
 }
 
 impl Subject {
-    /// Need to know: a care relation valid now links the caller's organisation (or the member
-    /// themself) to the resident, and the organisation takes part in the resident's network.
-    pub(crate) fn caller_knows_resident(&self, caller: &Caller, now: DateTime<Utc>) -> bool {
-        let organisation = caller.organisation;
-        let in_network = self
-            .organisations
-            .get(&organisation.as_uuid())
-            .is_some_and(|record| record.networks.contains(&self.record.resident.network_id));
-        in_network
-            && self.facts.care_relations.iter().any(|relation| {
-                relation.valid_at(now)
-                    && match relation.party {
-                        CareParty::Organisation(id) => id == organisation,
-                        CareParty::Member(id) => caller.id == CallerId::Member(id),
-                    }
-            })
+    /// Need to know (`policy::knows_resident`): a care relation valid now links the caller's
+    /// organisation (or the member themself) to the resident, in the resident's network.
+    pub(crate) fn caller_knows_resident(&self, now: DateTime<Utc>) -> bool {
+        policy::knows_resident(&self.actor, &self.resident, &self.facts, now)
     }
 }

@@ -201,7 +201,7 @@ async fn audited_read(ctx: &Context<'_>, id: &ID) -> Result<(Subject, DateTime<U
     let now = Utc::now();
     let resident = parse_uuid(id).ok_or(ApiError::NotFound)?;
     let loaded = resident_subject(services, caller, resident, &[]).await?;
-    let knows = loaded.caller_knows_resident(caller, now);
+    let knows = loaded.caller_knows_resident(now);
     let mut entry = audit_entry(
         caller,
         &loaded.actor,
