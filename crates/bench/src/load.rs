@@ -62,6 +62,9 @@ pub struct Target {
 pub struct Outcome {
     pub ok: u64,
     pub failed: u64,
+    /// Open loop: requests that came due but were never sent, because the server was so far
+    /// behind that they were still queued 2 s after the end of the run.
+    pub unsent: u64,
     pub seconds: f64,
     /// From the due time (open loop) or the send (closed loop), in µs.
     pub latency: Histogram<u64>,
@@ -179,6 +182,7 @@ enum Pace {
 struct WorkerResult {
     ok: u64,
     failed: u64,
+    unsent: u64,
     latency: Histogram<u64>,
     service: Histogram<u64>,
     first_error: Option<String>,
@@ -191,6 +195,7 @@ async fn collect(
     let mut outcome = Outcome {
         ok: 0,
         failed: 0,
+        unsent: 0,
         seconds: duration.as_secs_f64(),
         latency: histogram()?,
         service: histogram()?,
@@ -201,6 +206,7 @@ async fn collect(
         let result = result.map_err(|error| anyhow!("a load worker failed: {error}"))??;
         outcome.ok += result.ok;
         outcome.failed += result.failed;
+        outcome.unsent += result.unsent;
         outcome.latency.add(&result.latency)?;
         outcome.service.add(&result.service)?;
         if outcome.first_error.is_none() {
@@ -270,6 +276,7 @@ async fn worker(
     let mut result = WorkerResult {
         ok: 0,
         failed: 0,
+        unsent: 0,
         latency: histogram()?,
         service: histogram()?,
         first_error: None,
@@ -306,6 +313,10 @@ async fn worker(
                 let due = *t0 + interval.mul_f64(slot as f64);
                 if due >= *end {
                     break;
+                }
+                if Instant::now() > *end + GIVE_UP_AFTER {
+                    result.unsent += 1;
+                    continue;
                 }
                 wait_until(due).await;
                 (due, due >= *record_from)
@@ -379,6 +390,9 @@ async fn worker(
     }
     Ok(result)
 }
+
+/// How long past the end of an open-loop run requests still due are sent.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(2);
 
 async fn wait_until(due: Instant) {
     let early = Duration::from_millis(1);

@@ -511,6 +511,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         });
     }
 
+    let rss_closed_loop = rss_under_load;
     // Open loop at fixed rates.
     let mut rates = Vec::new();
     for &rate in &options.rates {
@@ -537,6 +538,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
                 rate,
                 achieved: outcome.rps(),
                 failed: outcome.failed,
+                unsent: outcome.unsent,
                 latency: LatencyRow::of(&outcome.latency),
                 service: LatencyRow::of(&outcome.service),
                 first_error: outcome.first_error.clone(),
@@ -549,25 +551,41 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
     // W3: writes.
     say("W3 writeSection closed loop");
     let writer_token = token(hub_addr, WRITER_CLIENT, &secrets[1]).await?;
-    let write_plans = writable_plans(&db, &plans).await?;
-    let w3 = Arc::new(LoadTarget {
-        addr: hub_addr,
-        headers: vec![
-            (
-                AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {writer_token}"))?,
-            ),
-            purpose,
-        ],
-        requests: Requests::Writes { plans: write_plans },
-        sample_every: 0,
-        samples: None,
-        answered: AtomicU64::new(0),
-    });
-    let before = hub_statements.get();
-    let (w3_outcome, w3_cpu) = closed_phase(w3, options).await?;
-    let w3_statements = (hub_statements.get() - before) as f64 / w3_outcome.ok.max(1) as f64;
-    let w3 = side(&w3_outcome, w3_cpu, Some(w3_statements));
+    let mut write_plans = writable_plans(&db, &plans).await?;
+    let write_headers = vec![
+        (
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {writer_token}"))?,
+        ),
+        purpose,
+    ];
+    // Fewer writers than pooled connections, then as many as the read loop uses.
+    let mut w3 = Vec::new();
+    for connections in [4.min(options.connections), options.connections] {
+        let target = Arc::new(LoadTarget {
+            addr: hub_addr,
+            headers: write_headers.clone(),
+            requests: Requests::Writes {
+                plans: write_plans.clone(),
+            },
+            sample_every: 0,
+            samples: None,
+            answered: AtomicU64::new(0),
+        });
+        let phase = RunOptions {
+            connections,
+            ..options.clone()
+        };
+        let before = hub_statements.get();
+        let (outcome, cpu) = closed_phase(target, &phase).await?;
+        let statements = (hub_statements.get() - before) as f64 / outcome.ok.max(1) as f64;
+        w3.push((connections, side(&outcome, cpu, Some(statements))));
+        // Later writes must start from the revisions the database holds now.
+        write_plans = writable_plans(&db, &plans).await?;
+        if connections == options.connections {
+            break;
+        }
+    }
 
     let _ = stop_hub.send(());
     hub_task.await?.context("the hub failed")?;
@@ -631,6 +649,7 @@ pub async fn run(target: &Target, options: &RunOptions, quiet: bool) -> anyhow::
         rotation,
         rss_under_load,
         rss_idle,
+        rss_closed_loop,
         fsyncs_per_request,
         commits_per_request,
         audit_checked,
