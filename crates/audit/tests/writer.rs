@@ -210,6 +210,75 @@ async fn locked_database_fails_closed_and_recovers() {
     assert!(report.is_ok(), "{:?}", report.problems);
 }
 
+/// A full disk, as SQLite meets it: the database may not grow (`max_page_count` at its current
+/// size), so a commit that needs a new page fails with SQLITE_FULL. Requests fail closed; once
+/// there is room again the writer goes on by itself and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_fails_closed_and_recovers() {
+    let db = sqlite().await;
+    // One connection, so the size limit set below holds for the connection the writer uses.
+    let mut options = sea_orm::ConnectOptions::new(db.url.clone());
+    options
+        .sqlx_logging(false)
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5));
+    let conn = sea_orm::Database::connect(options).await.unwrap();
+    let writer = audit::start(conn.clone(), fast_config(&db), test_key())
+        .await
+        .unwrap();
+    let log = writer.log();
+    submit_n(&log, 0, 2).await;
+    let set_limit = |pages: &'static str| {
+        let conn = conn.clone();
+        async move {
+            conn.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
+                .await
+                .unwrap();
+        }
+    };
+    // "Cannot be reduced below the current database size": this pins it at that size.
+    set_limit("1").await;
+    let mut refused = None;
+    for i in 2..2_000 {
+        let started = Instant::now();
+        match log.submit(sample_entry(i)).await {
+            Ok(_) => {}
+            Err(error) => {
+                refused = Some((i, error, started.elapsed()));
+                break;
+            }
+        }
+    }
+    let (next, error, took) = refused.expect("the database never filled up");
+    assert!(matches!(error, AuditError::Unavailable), "{error:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "failed closed only after {took:?}"
+    );
+    assert!(!log.is_healthy());
+    // Room again: the next entry is written without anyone restarting anything.
+    set_limit("1073741823").await;
+    let mut recovered = None;
+    for _ in 0..50 {
+        if let Ok(receipt) = log.submit(sample_entry(next + 1)).await {
+            recovered = Some(receipt);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered.is_some(),
+        "writer did not recover: {:?}",
+        log.stats()
+    );
+    assert!(log.is_healthy());
+    writer.shutdown().await.unwrap();
+    let report = audit::verify(&db.db, &test_verifier(), Some(&db.export_path()), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_fails_closed_within_the_wait() {
     let db = sqlite().await;
