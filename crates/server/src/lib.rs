@@ -6,8 +6,10 @@
 mod app;
 pub mod auth;
 pub mod config;
+mod edge;
 mod forwarded;
 pub mod keys;
+pub mod rate_limit;
 mod request_id;
 mod router;
 pub mod telemetry;
