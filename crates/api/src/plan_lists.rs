@@ -338,119 +338,15 @@ mod tests {
     //! plans as for a page of 20. In-process, on the demo network, on SQLite — and on PostgreSQL
     //! when `WIJKHUB_TEST_DATABASE_URL` names a server, as the other database tests do.
 
-    use std::sync::Arc;
-
-    use chrono::Duration;
-    use crypto::{DekCache, DekCacheConfig};
-    use domain::{MemberId, OrganisationId, Purpose, Role};
-    use sea_orm::{ConnectionTrait, Database};
-    use secrecy::ExposeSecret;
-    use store::entity::members;
+    use domain::Purpose;
 
     use super::*;
-    use crate::{Caller, Credential, DeclaredPurpose, Services};
-
-    /// A fresh database: PostgreSQL when `WIJKHUB_TEST_DATABASE_URL` is set, else SQLite in a
-    /// temporary directory. Returns the URL and how to remove it.
-    async fn fresh_database() -> (String, Box<dyn FnOnce() + Send>) {
-        let name = format!("wijkhub_api_test_{}", Uuid::now_v7().simple());
-        match std::env::var("WIJKHUB_TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.trim().is_empty() => {
-                let admin_url = admin_url.trim().to_owned();
-                let admin = Database::connect(&admin_url).await.unwrap();
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                let base = admin_url.rsplit_once('/').unwrap().0;
-                let url = format!("{base}/{name}");
-                let drop = move || {
-                    // Best effort, from a thread with a runtime of its own.
-                    let _ = std::thread::spawn(move || {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .unwrap();
-                        runtime.block_on(async move {
-                            if let Ok(admin) = Database::connect(&admin_url).await {
-                                let _ = admin
-                                    .execute_unprepared(&format!(
-                                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                                    ))
-                                    .await;
-                            }
-                        });
-                    })
-                    .join();
-                };
-                (url, Box::new(drop))
-            }
-            _ => {
-                let dir = std::env::temp_dir().join(name);
-                std::fs::create_dir_all(&dir).unwrap();
-                let url = format!("sqlite://{}/hub.db", dir.display());
-                (
-                    url,
-                    Box::new(move || {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }),
-                )
-            }
-        }
-    }
+    use crate::DeclaredPurpose;
+    use crate::test_support::Hub;
 
     #[tokio::test]
     async fn a_page_of_twenty_plans_costs_what_a_page_of_two_costs() {
-        let (url, remove) = fresh_database().await;
-        let db = store::Db::connect(&store::DbConfig {
-            url,
-            max_connections: 5,
-            timeout_seconds: 30,
-            migrate_on_start: false,
-        })
-        .await
-        .unwrap();
-        db.migrate().await.unwrap();
-        let keys = crypto::key_ring_from_text(crypto::generate_key_text().unwrap().expose_secret())
-            .unwrap();
-        store::seed::demo(&db, &keys, Utc::now()).await.unwrap();
-        let key =
-            audit::SigningKey::from_pkcs8("wijkhub-test", &audit::generate_signing_key().unwrap())
-                .unwrap();
-        let writer = audit::start(db.conn().clone(), audit::WriterConfig::default(), key)
-            .await
-            .unwrap();
-        let (counted, statements) = db.counting();
-        let services = Services {
-            db: counted,
-            keys: Arc::new(keys),
-            deks: Arc::new(DekCache::new(DekCacheConfig::default())),
-            audit: writer.log(),
-            matrix: Arc::new(policy::Matrix::default()),
-            break_glass: policy::BreakGlassConfig::default(),
-            retention: store::erase::RetentionConfig {
-                wmo_years: 15,
-                jeugd_years: 20,
-            },
-        };
-        let coach = members::Entity::find()
-            .filter(members::Column::Email.eq("coach@noordwest.demo"))
-            .one(db.conn())
-            .await
-            .unwrap()
-            .unwrap();
-        let caller = Caller {
-            id: CallerId::Member(MemberId::from_uuid(coach.id)),
-            client_id: "wijkhub-console".into(),
-            organisation: OrganisationId::from_uuid(coach.organisation_id),
-            roles: vec![Role::Coach],
-            scopes: Vec::new(),
-            purposes: Purpose::ALL.to_vec(),
-            amr: vec!["pwd".into()],
-            credential: Credential::Session,
-            expires_at: Utc::now() + Duration::hours(1),
-        };
+        let hub = Hub::start().await;
         let schema = async_graphql::Schema::build(
             PlanListQuery,
             async_graphql::EmptyMutation,
@@ -467,12 +363,12 @@ mod tests {
                 .variables(async_graphql::Variables::from_json(
                     serde_json::json!({ "first": first }),
                 ))
-                .data(services.clone())
-                .data(caller.clone())
+                .data(hub.services.clone())
+                .data(hub.coach.clone())
                 .data(DeclaredPurpose::Known(Purpose::Support));
-            let before = statements.get();
+            let before = hub.statements();
             let response = schema.execute(request).await;
-            let cost = statements.get() - before;
+            let cost = hub.statements() - before;
             assert!(response.errors.is_empty(), "{:?}", response.errors);
             let data = response.data.into_json().unwrap();
             let edges = data["plans"]["edges"].as_array().unwrap();
@@ -497,20 +393,8 @@ mod tests {
         assert_eq!(costs[0], 13, "{costs:?}");
 
         // And every resident on those pages has their entry, committed before the answer.
-        let entries = db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.conn().get_database_backend(),
-                "SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'resident.read'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let entries = hub.audit_entries("resident.read").await;
         assert_eq!(entries, 2 + 20 + 2);
-        writer.shutdown().await.unwrap();
-        db.conn().clone().close().await.unwrap();
-        remove();
+        hub.remove().await;
     }
 }

@@ -1134,82 +1134,10 @@ mod tests {
     /// `WIJKHUB_TEST_DATABASE_URL` names a server.
     #[tokio::test]
     async fn a_page_of_twenty_residents_costs_what_a_page_of_two_costs() {
-        use crypto::{DekCache, DekCacheConfig};
-        use domain::{MemberId, OrganisationId};
-        use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
-        use store::entity::members;
+        use crate::DeclaredPurpose;
+        use crate::test_support::Hub;
 
-        use crate::{Credential, DeclaredPurpose};
-
-        let name = format!("wijkhub_api_residents_{}", Uuid::now_v7().simple());
-        let admin_url = std::env::var("WIJKHUB_TEST_DATABASE_URL")
-            .ok()
-            .map(|url| url.trim().to_owned())
-            .filter(|url| !url.is_empty());
-        let dir = std::env::temp_dir().join(&name);
-        let url = match &admin_url {
-            Some(admin_url) => {
-                let admin = Database::connect(admin_url).await.unwrap();
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
-            }
-            None => {
-                std::fs::create_dir_all(&dir).unwrap();
-                format!("sqlite://{}/hub.db", dir.display())
-            }
-        };
-        let db = store::Db::connect(&store::DbConfig {
-            url,
-            max_connections: 5,
-            timeout_seconds: 30,
-            migrate_on_start: false,
-        })
-        .await
-        .unwrap();
-        db.migrate().await.unwrap();
-        let keys = crypto::key_ring_from_text(crypto::generate_key_text().unwrap().expose_secret())
-            .unwrap();
-        store::seed::demo(&db, &keys, Utc::now()).await.unwrap();
-        let key =
-            audit::SigningKey::from_pkcs8("wijkhub-test", &audit::generate_signing_key().unwrap())
-                .unwrap();
-        let writer = audit::start(db.conn().clone(), audit::WriterConfig::default(), key)
-            .await
-            .unwrap();
-        let (counted, statements) = db.counting();
-        let services = Services {
-            db: counted,
-            keys: Arc::new(keys),
-            deks: Arc::new(DekCache::new(DekCacheConfig::default())),
-            audit: writer.log(),
-            matrix: Arc::new(policy::Matrix::default()),
-            break_glass: policy::BreakGlassConfig::default(),
-            retention: store::erase::RetentionConfig {
-                wmo_years: 15,
-                jeugd_years: 20,
-            },
-        };
-        let coach = members::Entity::find()
-            .filter(members::Column::Email.eq("coach@noordwest.demo"))
-            .one(db.conn())
-            .await
-            .unwrap()
-            .unwrap();
-        let caller = Caller {
-            id: CallerId::Member(MemberId::from_uuid(coach.id)),
-            client_id: "wijkhub-console".into(),
-            organisation: OrganisationId::from_uuid(coach.organisation_id),
-            roles: vec![Role::Coach],
-            scopes: Vec::new(),
-            purposes: Purpose::ALL.to_vec(),
-            amr: vec!["pwd".into()],
-            credential: Credential::Session,
-            expires_at: Utc::now() + chrono::Duration::hours(1),
-        };
+        let hub = Hub::start().await;
         let schema = async_graphql::Schema::build(
             ResidentQuery,
             async_graphql::EmptyMutation,
@@ -1224,12 +1152,12 @@ mod tests {
                 .variables(async_graphql::Variables::from_json(
                     serde_json::json!({ "first": first }),
                 ))
-                .data(services.clone())
-                .data(caller.clone())
+                .data(hub.services.clone())
+                .data(hub.coach.clone())
                 .data(DeclaredPurpose::Known(Purpose::Support));
-            let before = statements.get();
+            let before = hub.statements();
             let response = schema.execute(request).await;
-            let cost = statements.get() - before;
+            let cost = hub.statements() - before;
             assert!(response.errors.is_empty(), "{:?}", response.errors);
             let data = response.data.into_json().unwrap();
             let edges = data["residents"]["edges"].as_array().unwrap();
@@ -1247,38 +1175,15 @@ mod tests {
         // Representatives not asked for: not loaded.
         let request =
             async_graphql::Request::new("{ residents(first: 5) { edges { node { id } } } }")
-                .data(services.clone())
-                .data(caller.clone())
+                .data(hub.services.clone())
+                .data(hub.coach.clone())
                 .data(DeclaredPurpose::Known(Purpose::Support));
-        let before = statements.get();
+        let before = hub.statements();
         let response = schema.execute(request).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
-        assert_eq!(statements.get() - before, 12);
-        let entries = db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.conn().get_database_backend(),
-                "SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'resident.read'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
+        assert_eq!(hub.statements() - before, 12);
+        let entries = hub.audit_entries("resident.read").await;
         assert_eq!(entries, 2 + 20 + 2 + 5, "one entry per resident returned");
-        writer.shutdown().await.unwrap();
-        db.conn().clone().close().await.unwrap();
-        match admin_url {
-            Some(admin_url) => {
-                let admin = Database::connect(&admin_url).await.unwrap();
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-                admin.close().await.unwrap();
-            }
-            None => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
+        hub.remove().await;
     }
 }
