@@ -6,18 +6,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns too
 
+mod api_docs;
 mod audit;
+mod audit_queries;
 mod break_glass;
 mod care_relations;
 mod cli;
 mod consents;
+mod crash;
 mod demo;
+mod edge;
+mod erasure;
 mod graphql;
+mod limits;
+mod no_leaks;
 mod objections;
+mod plan_lists;
 mod plan_writes;
 mod plans;
 mod probes;
 mod request_id;
+mod residents;
+mod rotation;
 mod serve;
 
 /// The binary under test.

@@ -3,20 +3,27 @@
 //! text reach a client: every error leaves through [`ApiError`] with a stable code.
 
 mod access;
+mod audit_log;
 mod break_glass;
 mod caller;
 mod care_relations;
-#[allow(dead_code)] // used by the list resolvers being added (issue 8); remove with the first use
 mod connection;
 mod consents;
 mod context;
+mod erasure;
 mod error;
+mod limits;
 mod objections;
+mod plan_lists;
 mod plan_writes;
 mod plans;
+mod residents;
 mod schema;
+#[cfg(test)]
+mod test_support;
 
 pub use caller::{Caller, CallerId, Credential, caller};
 pub use context::{DeclaredPurpose, PURPOSE_HEADER, RequestInfo, Services};
 pub use error::ApiError;
+pub use limits::{Limit, QueryLimits, check_document, check_text, limit_error};
 pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema, schema_sdl};

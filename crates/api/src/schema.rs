@@ -14,29 +14,65 @@ pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 pub struct SchemaOptions {
     /// Introspection queries answered (development only).
     pub introspection: bool,
+    /// "Did you mean …?" in validation errors (development only: they spell out field names).
+    pub suggestions: bool,
+    /// What one document may ask (`[graphql]`), checked before any resolver runs.
+    pub limits: crate::limits::QueryLimits,
+}
+
+impl SchemaOptions {
+    /// Production: no introspection, no suggestions.
+    pub fn production(limits: crate::limits::QueryLimits) -> SchemaOptions {
+        SchemaOptions {
+            introspection: false,
+            suggestions: false,
+            limits,
+        }
+    }
+
+    /// Development: introspection and suggestions on; the same limits.
+    pub fn development(limits: crate::limits::QueryLimits) -> SchemaOptions {
+        SchemaOptions {
+            introspection: true,
+            suggestions: true,
+            limits,
+        }
+    }
 }
 
 pub fn build_schema(options: SchemaOptions) -> ApiSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let limits = options.limits;
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        // The limits extension refuses deep documents before parsing; async-graphql's own
+        // recursion guard stays as a second line, never the first to answer.
+        .limit_recursive_depth(limits.max_depth.saturating_add(16).max(32))
+        .extension(crate::limits::LimitsExtension(limits))
+        // The server reads `max_batch` here before it runs a batch.
+        .data(limits);
     if !options.introspection {
         builder = builder.disable_introspection();
+    }
+    if !options.suggestions {
+        builder = builder.disable_suggestions();
     }
     builder.finish()
 }
 
 /// The schema in GraphQL SDL, as published in `docs/schema.graphql` (a test keeps it current).
 pub fn schema_sdl() -> String {
-    build_schema(SchemaOptions {
-        introspection: false,
-    })
-    .sdl()
+    build_schema(SchemaOptions::production(Default::default())).sdl()
 }
 
 // One member per area, each in its own module.
 /// Every read. Whatever touches resident data needs a credential and a declared purpose
 /// (`Wijkhub-Purpose`), and is audited.
 #[derive(MergedObject, Default)]
-pub struct Query(BaseQuery);
+pub struct Query(
+    BaseQuery,
+    crate::plan_lists::PlanListQuery,
+    crate::audit_log::AuditQuery,
+    crate::residents::ResidentQuery,
+);
 
 /// Every mutation, one member per area.
 #[derive(MergedObject, Default)]
@@ -46,6 +82,8 @@ pub struct Mutation(
     crate::objections::ObjectionMutations,
     crate::care_relations::CareRelationMutations,
     crate::break_glass::BreakGlassMutations,
+    crate::erasure::ErasureMutations,
+    crate::residents::ResidentMutations,
 );
 
 /// The version, the caller, and the first plan and consent reads.
@@ -108,9 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_api_version() {
-        let schema = build_schema(SchemaOptions {
-            introspection: false,
-        });
+        let schema = build_schema(SchemaOptions::production(Default::default()));
         let response = schema.execute("{ apiVersion }").await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         assert_eq!(response.data.to_string(), r#"{apiVersion: "1"}"#);
@@ -119,21 +155,17 @@ mod tests {
     #[tokio::test]
     async fn introspection_follows_the_option() {
         let query = "{ __schema { queryType { name } } }";
-        let closed = build_schema(SchemaOptions {
-            introspection: false,
-        })
-        .execute(query)
-        .await;
+        let closed = build_schema(SchemaOptions::production(Default::default()))
+            .execute(query)
+            .await;
         assert!(
             !closed.data.to_string().contains("Query"),
             "closed schema answered introspection: {}",
             closed.data
         );
-        let open = build_schema(SchemaOptions {
-            introspection: true,
-        })
-        .execute(query)
-        .await;
+        let open = build_schema(SchemaOptions::development(Default::default()))
+            .execute(query)
+            .await;
         assert!(open.errors.is_empty(), "{:?}", open.errors);
         assert!(open.data.to_string().contains("Query"), "{}", open.data);
     }
@@ -141,9 +173,7 @@ mod tests {
     #[tokio::test]
     async fn viewer_needs_a_caller_and_shows_only_who_it_is() {
         use crate::{Caller, CallerId, Credential};
-        let schema = build_schema(SchemaOptions {
-            introspection: false,
-        });
+        let schema = build_schema(SchemaOptions::production(Default::default()));
         let query = "{ viewer { kind id clientId organisation { id } roles scopes purposes authenticationMethods credential } }";
         let anonymous = schema.execute(query).await;
         assert_eq!(anonymous.errors.len(), 1);

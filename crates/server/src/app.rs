@@ -28,6 +28,22 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<AuthState>,
     /// The audit log: every grant and refusal is committed here before the answer leaves.
     pub(crate) audit: audit::AuditLog,
+    /// `[http] trusted_proxies`: whose `X-Forwarded-For` names the source address.
+    pub(crate) trusted_proxies: Arc<Vec<crate::forwarded::Cidr>>,
+    /// `[http]` body, time and concurrency limits, CORS origins, and whether the hub is HTTPS.
+    pub(crate) edge: EdgeSettings,
+    /// `[rate_limit]`: the buckets per source address and per caller.
+    pub(crate) rate_limits: crate::rate_limit::RateLimits,
+}
+
+/// What the middleware at the edge is built from (`router::router`).
+pub(crate) struct EdgeSettings {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_concurrent_requests: usize,
+    pub(crate) cors_origins: Vec<crate::config::Origin>,
+    /// The hub's public URL (`auth.tokens.issuer`) is `https://`.
+    pub(crate) https: bool,
 }
 
 /// The hub could not start. Each variant is one clear line for the operator.
@@ -109,8 +125,10 @@ impl App {
         let auth = Arc::new(AuthState::build(config.auth.clone(), auth_keys, &db).await?);
         let audit_writer = audit::start(db.conn().clone(), config.audit.clone(), audit_key).await?;
         let maintenance = tokio::spawn(crate::auth::maintain(auth.clone(), db.clone()));
-        let schema = api::build_schema(SchemaOptions {
-            introspection: development,
+        let schema = api::build_schema(if development {
+            SchemaOptions::development(config.graphql.0)
+        } else {
+            SchemaOptions::production(config.graphql.0)
         });
         let state = Arc::new(AppState {
             db: db.clone(),
@@ -127,6 +145,15 @@ impl App {
             graphiql: development,
             auth,
             audit: audit_writer.log(),
+            trusted_proxies: Arc::new(config.http.trusted_proxies.clone()),
+            edge: EdgeSettings {
+                max_body_bytes: config.http.max_body_bytes.get(),
+                request_timeout: Duration::from_secs(config.http.request_timeout_seconds.get()),
+                max_concurrent_requests: config.http.max_concurrent_requests.get(),
+                cors_origins: config.http.cors_origins.clone(),
+                https: config.auth.tls(),
+            },
+            rate_limits: crate::rate_limit::RateLimits::new(&config.rate_limit),
         });
         let router = router::router(state);
 

@@ -5,6 +5,7 @@
 //! Every struct refuses unknown fields, so a typo is an error rather than a silently ignored
 //! setting. Secrets are never read from here into `Debug` output.
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -43,6 +44,69 @@ pub struct Config {
     pub log: LogConfig,
     /// The access policy's settings.
     pub policy: PolicySettings,
+    /// What one GraphQL document may ask, checked before any resolver runs.
+    pub graphql: GraphqlSettings,
+    /// Requests per minute per source address and per caller.
+    pub rate_limit: crate::rate_limit::RateLimitSettings,
+}
+
+/// `[graphql]`: the query limits (`docs/API.md`, "Query limits"); each at least 1.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(try_from = "GraphqlFields")]
+pub struct GraphqlSettings(pub api::QueryLimits);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphqlFields {
+    /// Deepest field nesting (`{ plan { sections { content } } }` is 3).
+    max_depth: usize,
+    /// Most cost: each field 1, a connection's fields times its `first`.
+    max_complexity: usize,
+    /// Most aliased fields in a document, fragments expanded.
+    max_aliases: usize,
+    /// Most fields at the top of one operation.
+    max_root_fields: usize,
+    /// Most lexical tokens in a document.
+    max_tokens: usize,
+    /// Largest document, in bytes.
+    max_document_bytes: usize,
+    /// Most directives on one field.
+    max_directives_per_field: usize,
+    /// Most operations in one batched request; 0 (the default): batches are refused.
+    max_batch: usize,
+}
+
+impl TryFrom<GraphqlFields> for GraphqlSettings {
+    type Error = String;
+
+    fn try_from(fields: GraphqlFields) -> Result<GraphqlSettings, String> {
+        let limits = api::QueryLimits {
+            max_depth: fields.max_depth,
+            max_complexity: fields.max_complexity,
+            max_aliases: fields.max_aliases,
+            max_root_fields: fields.max_root_fields,
+            max_tokens: fields.max_tokens,
+            max_document_bytes: fields.max_document_bytes,
+            max_directives_per_field: fields.max_directives_per_field,
+            max_batch: fields.max_batch,
+        };
+        let zero = [
+            ("max_depth", limits.max_depth),
+            ("max_complexity", limits.max_complexity),
+            ("max_aliases", limits.max_aliases),
+            ("max_root_fields", limits.max_root_fields),
+            ("max_tokens", limits.max_tokens),
+            ("max_document_bytes", limits.max_document_bytes),
+            ("max_directives_per_field", limits.max_directives_per_field),
+        ]
+        .into_iter()
+        .find(|(_, value)| *value == 0);
+        match zero {
+            // A limit of 0 would refuse every document; nobody means that.
+            Some((name, _)) => Err(format!("{name} must be at least 1")),
+            None => Ok(GraphqlSettings(limits)),
+        }
+    }
 }
 
 /// `[policy]` settings.
@@ -108,6 +172,62 @@ pub struct HttpConfig {
     pub port: u16,
     /// Seconds that in-flight requests get to finish after SIGTERM or ctrl-c.
     pub shutdown_grace_seconds: u64,
+    /// Reverse proxies (CIDR blocks) whose `X-Forwarded-For` is believed: from one of them the
+    /// source address is the right-most forwarded address that is not a trusted proxy. Empty
+    /// (the default): the peer's address, whatever the header says.
+    #[serde(default)]
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// Largest request body in bytes, also when sent chunked; over it: `413`.
+    pub max_body_bytes: NonZeroUsize,
+    /// Seconds a request may take, body included, before it is answered `503`.
+    pub request_timeout_seconds: NonZeroU64,
+    /// Requests in progress at once; one more is refused `503` with `Retry-After` at once,
+    /// never queued.
+    pub max_concurrent_requests: NonZeroUsize,
+    /// Origins (`https://console.example.nl`) whose pages may call the hub from a browser; empty
+    /// (the default): none, and CORS preflights get no permission.
+    pub cors_origins: Vec<Origin>,
+}
+
+/// A web origin: `https://host` or `http://host:port`, without path, query or trailing slash,
+/// as a browser sends it in `Origin`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(text: &str) -> Result<Origin, String> {
+        let rest = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"))
+            .ok_or_else(|| format!("`{text}`: an origin starts with https:// or http://"))?;
+        let valid = !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        if !valid {
+            return Err(format!(
+                "`{text}`: an origin is scheme://host[:port], without path or trailing slash"
+            ));
+        }
+        Ok(Origin(text.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Origin, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Origin::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[log]` settings.
@@ -360,6 +480,26 @@ mod tests {
             "[database]\nmax_connections = 0\n",
             &[],
             &["database.max_connections"],
+        );
+        check_refused(
+            "[http]\nmax_body_bytes = 0\n",
+            &[],
+            &["http.max_body_bytes"],
+        );
+        check_refused(
+            "[http]\ncors_origins = [\"https://console.example/\"]\n",
+            &[],
+            &["http.cors_origins", "trailing slash"],
+        );
+        check_refused(
+            "[http]\ncors_origins = [\"*\"]\n",
+            &[],
+            &["http.cors_origins"],
+        );
+        check_refused(
+            "[rate_limit]\ncaller_burst = 0\n",
+            &[],
+            &["rate_limit.caller_burst"],
         );
     }
 
