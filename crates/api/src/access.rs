@@ -386,6 +386,20 @@ pub(crate) async fn active_record(
     Ok(record)
 }
 
+/// The organisations a resident's record names, which the policy's facts need loaded: every
+/// consent's grantee organisation and every care relation's organisation (ended ones too).
+pub(crate) fn named_organisations(record: &ResidentRecord) -> impl Iterator<Item = Uuid> + '_ {
+    let grantees = record
+        .consents
+        .iter()
+        .filter_map(|consent| consent.grantee_organisation_id);
+    let care_parties = record
+        .care_relations
+        .iter()
+        .map(|relation| relation.organisation_id);
+    grantees.chain(care_parties)
+}
+
 /// The subject of a request about `plan` of the resident `record`; the plan need not be stored
 /// yet (`createPlan` asks about the plan it is about to make).
 pub(crate) async fn subject(
@@ -396,18 +410,7 @@ pub(crate) async fn subject(
     extra_organisations: &[Uuid],
 ) -> Result<Subject, ApiError> {
     let mut organisation_ids = vec![caller.organisation.as_uuid(), plan.owning_organisation_id];
-    organisation_ids.extend(
-        record
-            .consents
-            .iter()
-            .filter_map(|consent| consent.grantee_organisation_id),
-    );
-    organisation_ids.extend(
-        record
-            .care_relations
-            .iter()
-            .map(|relation| relation.organisation_id),
-    );
+    organisation_ids.extend(named_organisations(&record));
     organisation_ids.extend_from_slice(extra_organisations);
     let organisations = records::load_organisations(services.db.conn(), &organisation_ids).await?;
     let actor = actor(caller, &organisations)?;

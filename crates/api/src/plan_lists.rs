@@ -27,7 +27,9 @@ use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{actor, audit_entry, db, facts, need_to_know, policy_resident};
+use crate::access::{
+    actor, audit_entry, db, facts, named_organisations, need_to_know, policy_resident,
+};
 use crate::caller::CallerId;
 use crate::connection;
 use crate::context;
@@ -205,18 +207,7 @@ async fn plans(
         organisation_ids.push(plan.owning_organisation_id);
     }
     for record in records.values() {
-        organisation_ids.extend(
-            record
-                .consents
-                .iter()
-                .filter_map(|consent| consent.grantee_organisation_id),
-        );
-        organisation_ids.extend(
-            record
-                .care_relations
-                .iter()
-                .map(|relation| relation.organisation_id),
-        );
+        organisation_ids.extend(named_organisations(record));
     }
     organisation_ids.sort_unstable();
     organisation_ids.dedup();

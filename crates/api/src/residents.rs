@@ -311,18 +311,7 @@ async fn judge(
     let mut organisation_ids = vec![caller.organisation.as_uuid()];
     for record in &records {
         organisation_ids.extend(record.plans.iter().map(|plan| plan.owning_organisation_id));
-        organisation_ids.extend(
-            record
-                .consents
-                .iter()
-                .filter_map(|consent| consent.grantee_organisation_id),
-        );
-        organisation_ids.extend(
-            record
-                .care_relations
-                .iter()
-                .map(|relation| relation.organisation_id),
-        );
+        organisation_ids.extend(access::named_organisations(record));
     }
     organisation_ids.sort_unstable();
     organisation_ids.dedup();
