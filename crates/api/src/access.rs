@@ -37,28 +37,20 @@ pub(crate) fn corrupt(what: String) -> ApiError {
     ApiError::Internal(store::StoreError::Corrupt(what))
 }
 
-pub(crate) fn audit_entry(
+/// A new audit entry of `action` by `caller`: who asked (member or partner system, their
+/// organisation, the client) and where the request came from (request id, source address).
+/// Outcome `deny` until the caller says otherwise; the rest is the caller's to fill in.
+pub(crate) fn caller_entry(
+    action: audit::AuditAction,
     caller: &Caller,
-    actor: &Actor,
-    purpose: Purpose,
     info: &context::RequestInfo,
-    resident: ResidentId,
-    plan: Uuid,
 ) -> audit::NewEntry {
     let audit_actor = match caller.id {
         CallerId::Member(id) => audit::Actor::Member(id),
         CallerId::Client(id) => audit::Actor::Client(id),
     };
-    let mut entry = audit::NewEntry::new(
-        audit::AuditAction::ResidentRead,
-        audit_actor,
-        audit::Outcome::Deny,
-    );
+    let mut entry = audit::NewEntry::new(action, audit_actor, audit::Outcome::Deny);
     entry.organisation = Some(caller.organisation);
-    entry.role = actor.role();
-    entry.resident = Some(resident);
-    entry.plan = Some(PlanId::from_uuid(plan));
-    entry.purpose = Some(purpose);
     entry.request_id = info
         .request_id
         .as_deref()
@@ -67,6 +59,22 @@ pub(crate) fn audit_entry(
     if let CallerId::Client(id) = caller.id {
         entry.client = Some(id);
     }
+    entry
+}
+
+pub(crate) fn audit_entry(
+    caller: &Caller,
+    actor: &Actor,
+    purpose: Purpose,
+    info: &context::RequestInfo,
+    resident: ResidentId,
+    plan: Uuid,
+) -> audit::NewEntry {
+    let mut entry = caller_entry(audit::AuditAction::ResidentRead, caller, info);
+    entry.role = actor.role();
+    entry.resident = Some(resident);
+    entry.plan = Some(PlanId::from_uuid(plan));
+    entry.purpose = Some(purpose);
     entry
 }
 

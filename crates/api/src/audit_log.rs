@@ -18,7 +18,7 @@ use domain::{ClientId, OrganisationId, ResidentId, Role};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{corrupt, db};
+use crate::access::{caller_entry, corrupt, db};
 use crate::caller::{Caller, CallerId, Credential};
 use crate::connection;
 use crate::context;
@@ -334,16 +334,11 @@ fn read_entry(
     read: &'static str,
     resident: Option<ResidentId>,
 ) -> audit::NewEntry {
-    let actor = match caller.id {
-        CallerId::Member(id) => audit::Actor::Member(id),
-        CallerId::Client(id) => audit::Actor::Client(id),
-    };
-    let outcome = match decision {
+    let mut entry = caller_entry(audit::AuditAction::AuditRead, caller, info);
+    entry.outcome = match decision {
         Ok(()) => audit::Outcome::Permit,
         Err(_) => audit::Outcome::Deny,
     };
-    let mut entry = audit::NewEntry::new(audit::AuditAction::AuditRead, actor, outcome);
-    entry.organisation = Some(caller.organisation);
     entry.role = if caller.roles.contains(&Role::PrivacyOfficer) {
         Some(Role::PrivacyOfficer)
     } else {
@@ -365,14 +360,6 @@ fn read_entry(
         .iter()
         .filter_map(|check| audit::Code::parse(check).ok())
         .collect();
-    entry.request_id = info
-        .request_id
-        .as_deref()
-        .and_then(|id| audit::Code::parse(id).ok());
-    entry.source_address = info.source;
-    if let CallerId::Client(id) = caller.id {
-        entry.client = Some(id);
-    }
     entry
 }
 

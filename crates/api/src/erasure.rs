@@ -18,7 +18,7 @@ use store::entity::erasures;
 use store::erase::{self, EraseError, Eraser};
 use uuid::Uuid;
 
-use crate::access::db;
+use crate::access::{caller_entry, db};
 use crate::caller::{Caller, CallerId};
 use crate::{ApiError, context};
 
@@ -259,22 +259,9 @@ fn checks(retention: bool) -> Vec<audit::Code> {
 }
 
 fn entry(caller: &Caller, info: &context::RequestInfo, resident: Option<Uuid>) -> audit::NewEntry {
-    let actor = match caller.id {
-        CallerId::Member(id) => audit::Actor::Member(id),
-        CallerId::Client(id) => audit::Actor::Client(id),
-    };
-    let mut entry = audit::NewEntry::new(audit::AuditAction::Erasure, actor, audit::Outcome::Deny);
-    entry.organisation = Some(caller.organisation);
+    let mut entry = caller_entry(audit::AuditAction::Erasure, caller, info);
     entry.role = caller.roles.first().copied();
     entry.resident = resident.map(ResidentId::from_uuid);
-    entry.request_id = info
-        .request_id
-        .as_deref()
-        .and_then(|id| audit::Code::parse(id).ok());
-    entry.source_address = info.source;
-    if let CallerId::Client(id) = caller.id {
-        entry.client = Some(id);
-    }
     entry.checks = checks(false);
     entry
 }
