@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_graphql::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use crypto::Dek;
 use domain::{
@@ -76,6 +77,50 @@ pub(crate) fn audit_entry(
     entry.plan = Some(PlanId::from_uuid(plan));
     entry.purpose = Some(purpose);
     entry
+}
+
+/// What every resolver about resident data starts from. Asked of the request in this order, so
+/// the first one missing is the answer: the caller (`UNAUTHENTICATED`), the declared purpose
+/// (`PURPOSE_REQUIRED`), the services; then where the request came from, and its moment.
+pub(crate) struct ResidentRequest<'a> {
+    pub(crate) caller: &'a Caller,
+    pub(crate) purpose: Purpose,
+    pub(crate) services: &'a context::Services,
+    pub(crate) info: context::RequestInfo,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl<'a> ResidentRequest<'a> {
+    pub(crate) fn new(ctx: &Context<'a>) -> Result<ResidentRequest<'a>, ApiError> {
+        let caller = crate::caller(ctx)?;
+        let purpose = context::purpose(ctx)?;
+        let services = context::services(ctx)?;
+        Ok(ResidentRequest {
+            caller,
+            purpose,
+            services,
+            info: context::request_info(ctx),
+            now: Utc::now(),
+        })
+    }
+
+    /// The audit entry of this request about `subject` (their plan), under `action`.
+    pub(crate) fn audit_entry(
+        &self,
+        subject: &Subject,
+        action: audit::AuditAction,
+    ) -> audit::NewEntry {
+        let mut entry = audit_entry(
+            self.caller,
+            &subject.actor,
+            self.purpose,
+            &self.info,
+            subject.resident_id,
+            subject.plan.id,
+        );
+        entry.action = action;
+        entry
+    }
 }
 
 /// The caller as the policy sees it.

@@ -18,9 +18,8 @@ use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{audit_entry, resident_subject};
+use crate::access::{ResidentRequest, resident_subject};
 use crate::consents::{parse_uuid, policy_error, submit, write_audited};
-use crate::context;
 
 /// The longest reason kept with a grant, in characters.
 const MAX_REASON_CHARS: usize = 2000;
@@ -77,22 +76,11 @@ async fn break_glass(
     ctx: &Context<'_>,
     input: BreakGlassInput,
 ) -> Result<BreakGlassView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (caller, services, now) = (request.caller, request.services, request.now);
     let resident = parse_uuid(&input.resident_id).ok_or(ApiError::NotFound)?;
     let loaded = resident_subject(services, caller, resident, &[]).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::BreakGlassStarted;
+    let mut entry = request.audit_entry(&loaded, audit::AuditAction::BreakGlassStarted);
 
     let reason = input.reason.trim().to_owned();
     let validated = if reason.chars().count() > MAX_REASON_CHARS {

@@ -17,9 +17,8 @@ use store::entity::{care_relations, members};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{audit_entry, db, policy_organisation, resident_subject};
+use crate::access::{ResidentRequest, db, policy_organisation, resident_subject};
 use crate::consents::{authorise_write, bad, parse_uuid, policy_error, write_audited};
-use crate::context;
 
 /// A care relation as stored.
 #[derive(SimpleObject)]
@@ -100,31 +99,17 @@ async fn start_care_relation(
     ctx: &Context<'_>,
     input: StartCareRelationInput,
 ) -> Result<CareRelationView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let resident = parse_uuid(&input.resident_id).ok_or(ApiError::NotFound)?;
     let organisation =
         parse_uuid(&input.organisation_id).ok_or_else(|| bad("unknown organisation"))?;
-    let loaded = resident_subject(services, caller, resident, &[organisation]).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::CareRelationStarted;
-    let (recorder, basis) = authorise_write(
-        services,
+    let loaded = resident_subject(services, request.caller, resident, &[organisation]).await?;
+    let (recorder, basis, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::CareRelation,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::CareRelationStarted,
     )
     .await?;
 
@@ -197,11 +182,8 @@ async fn end_care_relation(
     ctx: &Context<'_>,
     input: EndCareRelationInput,
 ) -> Result<CareRelationView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let relation_id = parse_uuid(&input.care_relation_id).ok_or(ApiError::NotFound)?;
     let conn = services.db.conn();
     let row = care_relations::Entity::find_by_id(relation_id)
@@ -209,23 +191,12 @@ async fn end_care_relation(
         .await
         .map_err(db)?
         .ok_or(ApiError::NotFound)?;
-    let loaded = resident_subject(services, caller, row.resident_id, &[]).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::CareRelationEnded;
-    let (recorder, basis) = authorise_write(
-        services,
+    let loaded = resident_subject(services, request.caller, row.resident_id, &[]).await?;
+    let (recorder, basis, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::CareRelation,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::CareRelationEnded,
     )
     .await?;
     let ended_at = policy::validate_care_relation_end(

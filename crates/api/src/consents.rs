@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::access::{
-    Subject, audit_entry, categories, codes, consent_fact, db, policy_organisation, purposes,
+    ResidentRequest, Subject, categories, codes, consent_fact, db, policy_organisation, purposes,
     resident_subject,
 };
 use crate::context;
@@ -194,22 +194,12 @@ pub(crate) async fn consents(ctx: &Context<'_>, id: &ID) -> Result<Vec<ConsentVi
 /// declared, the read audited (permitted or not) before anything leaves, `NOT_FOUND` without a
 /// care relation.
 async fn audited_read(ctx: &Context<'_>, id: &ID) -> Result<(Subject, DateTime<Utc>), ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let resident = parse_uuid(id).ok_or(ApiError::NotFound)?;
-    let loaded = resident_subject(services, caller, resident, &[]).await?;
+    let loaded = resident_subject(services, request.caller, resident, &[]).await?;
     let knows = loaded.caller_knows_resident(now);
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
+    let mut entry = request.audit_entry(&loaded, audit::AuditAction::ResidentRead);
     entry.outcome = if knows {
         audit::Outcome::Permit
     } else {
@@ -359,27 +349,27 @@ pub(crate) fn policy_error(error: &policy::PolicyError) -> ApiError {
 
 /// Asks the policy whether the caller may keep this part of the resident's record
 /// (`policy::may_record`: a coach of the wijkteam that owns the plan); refuses after auditing the
-/// attempt — `NOT_FOUND` when the caller may not know the resident, else `FORBIDDEN`. Answers
-/// the recording member and the basis (the owning wijkteam's statutory task).
+/// attempt under `action` — `NOT_FOUND` when the caller may not know the resident, else
+/// `FORBIDDEN`. Answers the recording member, the basis (the owning wijkteam's statutory task)
+/// and the audit entry to complete.
 pub(crate) async fn authorise_write(
-    services: &context::Services,
+    request: &ResidentRequest<'_>,
     loaded: &Subject,
     recording: Recording,
-    purpose: Purpose,
-    mut entry: audit::NewEntry,
-    now: DateTime<Utc>,
-) -> Result<(MemberId, policy::Basis), ApiError> {
+    action: audit::AuditAction,
+) -> Result<(MemberId, policy::Basis, audit::NewEntry), ApiError> {
+    let mut entry = request.audit_entry(loaded, action);
     let permitted = policy::may_record(
-        &services.matrix,
+        &request.services.matrix,
         &loaded.actor,
         recording,
-        purpose,
+        request.purpose,
         &loaded.resident,
         &loaded.facts,
-        now,
+        request.now,
     );
     let denial = match (permitted, &loaded.actor) {
-        (Ok(basis), Actor::Member(member)) => return Ok((member.id, basis)),
+        (Ok(basis), Actor::Member(member)) => return Ok((member.id, basis, entry)),
         // The policy lets only a member keep these records; a partner system never gets here.
         (Ok(_), Actor::Client(_)) => policy::RecordDenial {
             reason: policy::RecordDenyReason::NotOwningWijkteamCoach,
@@ -389,7 +379,7 @@ pub(crate) async fn authorise_write(
     };
     entry.outcome = audit::Outcome::Deny;
     entry.reason = audit::Code::parse(denial.reason.as_str()).ok();
-    submit(services, entry).await?;
+    submit(request.services, entry).await?;
     Err(if denial.hides_resident {
         ApiError::NotFound
     } else {
@@ -401,34 +391,25 @@ async fn record_consent(
     ctx: &Context<'_>,
     input: RecordConsentInput,
 ) -> Result<ConsentView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let resident = parse_uuid(&input.resident_id).ok_or(ApiError::NotFound)?;
     let grantee_organisation = match &input.grantee_organisation_id {
         Some(id) => Some(parse_uuid(id).ok_or_else(|| bad("unknown grantee organisation"))?),
         None => None,
     };
-    let loaded =
-        resident_subject(services, caller, resident, grantee_organisation.as_slice()).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::ConsentRecorded;
-    let (member, _) = authorise_write(
+    let loaded = resident_subject(
         services,
+        request.caller,
+        resident,
+        grantee_organisation.as_slice(),
+    )
+    .await?;
+    let (member, _, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::Consent,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::ConsentRecorded,
     )
     .await?;
 
@@ -635,11 +616,8 @@ async fn withdraw_consent(
     ctx: &Context<'_>,
     input: WithdrawConsentInput,
 ) -> Result<ConsentView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let consent_id = parse_uuid(&input.consent_id).ok_or(ApiError::NotFound)?;
     let conn = services.db.conn();
     let Some(row) = consents::Entity::find_by_id(consent_id)
@@ -649,23 +627,12 @@ async fn withdraw_consent(
     else {
         return Err(ApiError::NotFound);
     };
-    let loaded = resident_subject(services, caller, row.resident_id, &[]).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::ConsentWithdrawn;
-    let (member, _) = authorise_write(
-        services,
+    let loaded = resident_subject(services, request.caller, row.resident_id, &[]).await?;
+    let (member, _, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::Consent,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::ConsentWithdrawn,
     )
     .await?;
 

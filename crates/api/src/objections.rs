@@ -20,9 +20,8 @@ use store::sealed;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{Subject, audit_entry, categories, db, objection_fact, resident_subject};
+use crate::access::{ResidentRequest, Subject, categories, db, objection_fact, resident_subject};
 use crate::consents::{authorise_write, bad, parse_uuid, policy_error, write_audited};
-use crate::context;
 
 /// The longest reason kept with an objection, in characters.
 const MAX_REASON_CHARS: usize = 2000;
@@ -113,33 +112,20 @@ async fn record_objection(
     ctx: &Context<'_>,
     input: RecordObjectionInput,
 ) -> Result<ObjectionView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let resident = parse_uuid(&input.resident_id).ok_or(ApiError::NotFound)?;
     let organisation = match &input.organisation_id {
         Some(id) => Some(parse_uuid(id).ok_or_else(|| bad("unknown organisation"))?),
         None => None,
     };
-    let loaded = resident_subject(services, caller, resident, organisation.as_slice()).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::ObjectionRecorded;
-    let (member, basis) = authorise_write(
-        services,
+    let loaded =
+        resident_subject(services, request.caller, resident, organisation.as_slice()).await?;
+    let (member, basis, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::Objection,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::ObjectionRecorded,
     )
     .await?;
 
@@ -237,30 +223,16 @@ async fn lift_objection(
     ctx: &Context<'_>,
     input: LiftObjectionInput,
 ) -> Result<ObjectionView, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let request = ResidentRequest::new(ctx)?;
+    let (services, now) = (request.services, request.now);
     let resident = parse_uuid(&input.resident_id).ok_or(ApiError::NotFound)?;
     let objection_id = parse_uuid(&input.objection_id).ok_or(ApiError::NotFound)?;
-    let loaded = resident_subject(services, caller, resident, &[]).await?;
-    let mut entry = audit_entry(
-        caller,
-        &loaded.actor,
-        purpose,
-        &info,
-        loaded.resident_id,
-        loaded.plan.id,
-    );
-    entry.action = audit::AuditAction::ObjectionLifted;
-    let (member, basis) = authorise_write(
-        services,
+    let loaded = resident_subject(services, request.caller, resident, &[]).await?;
+    let (member, basis, mut entry) = authorise_write(
+        &request,
         &loaded,
         Recording::Objection,
-        purpose,
-        entry.clone(),
-        now,
+        audit::AuditAction::ObjectionLifted,
     )
     .await?;
 

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object};
-use chrono::Utc;
 use domain::{Action, Category, PlanStatus, ResidentId};
 use policy::Request;
 use sea_orm::sea_query::Query;
@@ -28,11 +27,11 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::access::{
-    actor, audit_entry, db, facts, named_organisations, need_to_know, policy_resident,
+    ResidentRequest, actor, audit_entry, db, facts, named_organisations, need_to_know,
+    policy_resident,
 };
 use crate::caller::CallerId;
 use crate::connection;
-use crate::context;
 use crate::plans::{PlanReader, PlanView, load_first_revisions, load_sections};
 
 /// The list name plan cursors are issued under.
@@ -117,11 +116,13 @@ async fn plans(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Connection<String, PlanView>, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let ResidentRequest {
+        caller,
+        purpose,
+        services,
+        info,
+        now,
+    } = ResidentRequest::new(ctx)?;
     let limit = connection::page_size(first)?;
     let status = filter
         .status

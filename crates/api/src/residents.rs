@@ -27,7 +27,7 @@ use store::sealed::{self, NewResident};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::access::{self, db, need_to_know};
+use crate::access::{self, ResidentRequest, db, need_to_know};
 use crate::caller::{Caller, CallerId, Viewer};
 use crate::connection;
 use crate::context::{self, RequestInfo, Services};
@@ -624,11 +624,13 @@ async fn residents(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Connection<String, ResidentView>, ApiError> {
-    let caller = crate::caller(ctx)?;
-    let purpose = context::purpose(ctx)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
+    let ResidentRequest {
+        caller,
+        purpose,
+        services,
+        info,
+        now,
+    } = ResidentRequest::new(ctx)?;
     let selection = ctx.look_ahead();
     let with_representatives = selection
         .field("edges")
