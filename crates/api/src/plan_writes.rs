@@ -181,29 +181,23 @@ pub(crate) async fn transfer_coordination(
         ),
         (Some(_), Some(_)) | (None, None) => return Err(ApiError::BadUserInput(ONE_TARGET)),
     };
-    if input.expected_version < 0 {
-        return Err(ApiError::BadUserInput("expectedVersion is negative"));
-    }
-    let plan_id = Uuid::parse_str(input.plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
-    let conn = services.db.conn();
-    let subject = load(ctx, plan_id).await?;
-    let (basis, mut entry) = whole_plan_permit(
+    let PlanChange {
         services,
-        caller,
-        &subject,
-        purpose,
-        &info,
         now,
+        subject,
+        basis,
+        mut entry,
+    } = plan_change(
+        ctx,
+        caller,
+        purpose,
+        &input.plan_id,
+        input.expected_version,
         "coordination transfer",
     )
     .await?;
+    let conn = services.db.conn();
     let plan = &subject.plan;
-    if plan.version != input.expected_version {
-        return Err(version_conflict(services, entry, plan.id).await);
-    }
     // The one taking over, checked against the store (after the permit: an outsider learns
     // nothing about the wijkteam's staff).
     let refused = match target {
@@ -377,33 +371,10 @@ pub(crate) async fn create_plan(
     };
     // The policy is asked as if the plan already existed.
     let subject = subject(services, caller, record, plan.clone(), &[]).await?;
-    let (actor, resident_id) = (&subject.actor, subject.resident_id);
-    let (resident, facts) = (&subject.resident, &subject.facts);
-    let request = Request {
-        action: Action::Write,
-        category: Category::Story,
-        purpose,
-        section_author: None,
-    };
-    let decision = policy::decide(&services.matrix, actor, &request, resident, facts, now);
-    let mut entry = audit_entry(caller, actor, purpose, &info, resident_id, plan.id);
-    entry.action = audit::AuditAction::ResidentWrite;
-    entry.checks = decision
-        .checks()
-        .iter()
-        .filter_map(|check| audit::Code::parse(check.as_str()).ok())
-        .collect();
     // Who may: the policy's one rule for keeping the record (the owning wijkteam's statutory
     // task); without a care relation the resident stays unknown.
-    let permitted = policy::may_record(
-        &services.matrix,
-        actor,
-        Recording::Plan,
-        purpose,
-        resident,
-        facts,
-        now,
-    );
+    let (permitted, mut entry) =
+        whole_plan_decision(services, caller, &subject, purpose, &info, now);
     let basis = match permitted {
         Ok(basis) => basis,
         Err(denial) => {
@@ -497,19 +468,17 @@ async fn commit_audited(
     Ok(())
 }
 
-/// The policy's permit to change a plan as a whole (its status, its coordination): asked as a
-/// write of the plan's `story`, and only the owning wijkteam's statutory task permits (a consent
-/// never covers it). A refusal is audited and answered `NOT_FOUND` when the caller may not know
-/// the plan exists, else `FORBIDDEN`. On a permit, the basis and the audit entry to complete.
-async fn whole_plan_permit(
+/// Whether the caller may change a plan as a whole (create it, its status, its coordination):
+/// asked as a write of the plan's `story`, and only the owning wijkteam's statutory task permits
+/// (a consent never covers it; `policy::may_record`). With the audit entry, its checks filled in.
+fn whole_plan_decision(
     services: &context::Services,
     caller: &crate::Caller,
     subject: &Subject,
     purpose: domain::Purpose,
     info: &context::RequestInfo,
     now: DateTime<Utc>,
-    what: &'static str,
-) -> Result<(policy::Basis, audit::NewEntry), ApiError> {
+) -> (Result<policy::Basis, policy::RecordDenial>, audit::NewEntry) {
     let request = Request {
         action: Action::Write,
         category: Category::Story,
@@ -532,7 +501,7 @@ async fn whole_plan_permit(
         .iter()
         .filter_map(|check| audit::Code::parse(check.as_str()).ok())
         .collect();
-    let denial = match policy::may_record(
+    let permitted = policy::may_record(
         &services.matrix,
         actor,
         Recording::Plan,
@@ -540,7 +509,24 @@ async fn whole_plan_permit(
         resident,
         facts,
         now,
-    ) {
+    );
+    (permitted, entry)
+}
+
+/// The policy's permit to change a stored plan as a whole (`whole_plan_decision`). A refusal is
+/// audited and answered `NOT_FOUND` when the caller may not know the plan exists, else
+/// `FORBIDDEN`. On a permit, the basis and the audit entry to complete.
+async fn whole_plan_permit(
+    services: &context::Services,
+    caller: &crate::Caller,
+    subject: &Subject,
+    purpose: domain::Purpose,
+    info: &context::RequestInfo,
+    now: DateTime<Utc>,
+    what: &'static str,
+) -> Result<(policy::Basis, audit::NewEntry), ApiError> {
+    let (permitted, mut entry) = whole_plan_decision(services, caller, subject, purpose, info, now);
+    let denial = match permitted {
         Ok(basis) => return Ok((basis, entry)),
         Err(denial) => denial,
     };
@@ -553,6 +539,49 @@ async fn whole_plan_permit(
         ApiError::NotFound
     } else {
         ApiError::Forbidden
+    })
+}
+
+/// A change to a stored plan as a whole (`setPlanStatus`, `transferCoordination`) past the
+/// checks both make, in this order: `expectedVersion` not negative, the plan found, the policy's
+/// permit (`whole_plan_permit`, a refusal audited), and the caller's view of the plan current —
+/// a stale one is the answer (`CONFLICT`, audited), whatever the change asked for.
+struct PlanChange<'a> {
+    services: &'a context::Services,
+    now: DateTime<Utc>,
+    subject: Subject,
+    basis: policy::Basis,
+    /// The entry of the change, to complete with its outcome.
+    entry: audit::NewEntry,
+}
+
+async fn plan_change<'a>(
+    ctx: &Context<'a>,
+    caller: &crate::Caller,
+    purpose: domain::Purpose,
+    plan_id: &ID,
+    expected_version: i64,
+    what: &'static str,
+) -> Result<PlanChange<'a>, ApiError> {
+    if expected_version < 0 {
+        return Err(ApiError::BadUserInput("expectedVersion is negative"));
+    }
+    let plan_id = Uuid::parse_str(plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
+    let services = context::services(ctx)?;
+    let info = context::request_info(ctx);
+    let now = Utc::now();
+    let subject = load(ctx, plan_id).await?;
+    let (basis, entry) =
+        whole_plan_permit(services, caller, &subject, purpose, &info, now, what).await?;
+    if subject.plan.version != expected_version {
+        return Err(version_conflict(services, entry, subject.plan.id).await);
+    }
+    Ok(PlanChange {
+        services,
+        now,
+        subject,
+        basis,
+        entry,
     })
 }
 
@@ -621,30 +650,23 @@ pub(crate) async fn set_plan_status(
     let purpose = context::purpose(ctx)?;
     let status = domain::PlanStatus::parse(&input.status)
         .map_err(|_| ApiError::BadUserInput("unknown plan status"))?;
-    if input.expected_version < 0 {
-        return Err(ApiError::BadUserInput("expectedVersion is negative"));
-    }
-    let plan_id = Uuid::parse_str(input.plan_id.as_str()).map_err(|_| ApiError::NotFound)?;
-    let services = context::services(ctx)?;
-    let info = context::request_info(ctx);
-    let now = Utc::now();
-    let conn = services.db.conn();
-    let subject = load(ctx, plan_id).await?;
-    let (basis, mut entry) = whole_plan_permit(
+    let PlanChange {
         services,
-        caller,
-        &subject,
-        purpose,
-        &info,
         now,
+        subject,
+        basis,
+        mut entry,
+    } = plan_change(
+        ctx,
+        caller,
+        purpose,
+        &input.plan_id,
+        input.expected_version,
         "plan status",
     )
     .await?;
+    let conn = services.db.conn();
     let plan = subject.plan;
-    // The caller's view is stale: that is the answer, whatever the status asked for.
-    if plan.version != input.expected_version {
-        return Err(version_conflict(services, entry, plan.id).await);
-    }
     let from = domain::PlanStatus::parse(&plan.status)
         .map_err(|_| corrupt(format!("plan {}: status {:?}", plan.id, plan.status)))?;
     if !transition_allowed(from, status) {
