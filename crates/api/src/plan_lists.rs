@@ -330,10 +330,7 @@ mod tests {
     //! plans as for a page of 20. In-process, on the demo network, on SQLite — and on PostgreSQL
     //! when `WIJKHUB_TEST_DATABASE_URL` names a server, as the other database tests do.
 
-    use domain::Purpose;
-
     use super::*;
-    use crate::DeclaredPurpose;
     use crate::test_support::Hub;
 
     #[tokio::test]
@@ -351,13 +348,7 @@ mod tests {
 
         let mut costs = Vec::new();
         for first in [2, 20, 2] {
-            let request = async_graphql::Request::new(query)
-                .variables(async_graphql::Variables::from_json(
-                    serde_json::json!({ "first": first }),
-                ))
-                .data(hub.services.clone())
-                .data(hub.coach.clone())
-                .data(DeclaredPurpose::Known(Purpose::Support));
+            let request = hub.coach_request(query, serde_json::json!({ "first": first }));
             let before = hub.statements();
             let response = schema.execute(request).await;
             let cost = hub.statements() - before;

@@ -1125,7 +1125,6 @@ mod tests {
     /// `WIJKHUB_TEST_DATABASE_URL` names a server.
     #[tokio::test]
     async fn a_page_of_twenty_residents_costs_what_a_page_of_two_costs() {
-        use crate::DeclaredPurpose;
         use crate::test_support::Hub;
 
         let hub = Hub::start().await;
@@ -1139,13 +1138,7 @@ mod tests {
                      representatives { name } access { granted } } } } }";
         let mut costs = Vec::new();
         for first in [2, 20, 2] {
-            let request = async_graphql::Request::new(query)
-                .variables(async_graphql::Variables::from_json(
-                    serde_json::json!({ "first": first }),
-                ))
-                .data(hub.services.clone())
-                .data(hub.coach.clone())
-                .data(DeclaredPurpose::Known(Purpose::Support));
+            let request = hub.coach_request(query, serde_json::json!({ "first": first }));
             let before = hub.statements();
             let response = schema.execute(request).await;
             let cost = hub.statements() - before;
@@ -1164,11 +1157,10 @@ mod tests {
         // Own organisation (2), page (1), records (7), organisations (2), representatives (1).
         assert_eq!(costs[0], 13, "{costs:?}");
         // Representatives not asked for: not loaded.
-        let request =
-            async_graphql::Request::new("{ residents(first: 5) { edges { node { id } } } }")
-                .data(hub.services.clone())
-                .data(hub.coach.clone())
-                .data(DeclaredPurpose::Known(Purpose::Support));
+        let request = hub.coach_request(
+            "{ residents(first: 5) { edges { node { id } } } }",
+            serde_json::json!({}),
+        );
         let before = hub.statements();
         let response = schema.execute(request).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);

@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use store::entity::members;
 use uuid::Uuid;
 
-use crate::{Caller, CallerId, Credential, Services};
+use crate::{Caller, CallerId, Credential, DeclaredPurpose, Services};
 
 /// The demo network, in-process. Call [`Hub::remove`] at the end of the test.
 pub(crate) struct Hub {
@@ -89,6 +89,19 @@ impl Hub {
             writer,
             remove,
         }
+    }
+
+    /// `query` with `variables`, asked by the demo coach for support.
+    pub(crate) fn coach_request(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> async_graphql::Request {
+        async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables))
+            .data(self.services.clone())
+            .data(self.coach.clone())
+            .data(DeclaredPurpose::Known(Purpose::Support))
     }
 
     /// How many statements the services' database handle has run so far.
