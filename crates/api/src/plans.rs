@@ -368,14 +368,11 @@ impl PlanReader<'_> {
         // sections' refusals: a section the caller's role may never see is refused for its role
         // before the care relation is looked at, and a plan without sections has no refusals at
         // all. A permit (break-the-glass stands in for the care relation) always makes it known.
-        let unknown_to_caller = !(policy::knows_resident(
-            self.actor,
-            self.resident,
-            self.facts,
-            self.now,
-        ) || decided
-            .iter()
-            .any(|(_, _, _, decision)| decision.basis().is_some()));
+        let unknown_to_caller =
+            !(policy::knows_resident(self.actor, self.resident, self.facts, self.now)
+                || decided
+                    .iter()
+                    .any(|(_, _, _, decision)| decision.basis().is_some()));
 
         let mut views = Vec::with_capacity(decided.len());
         for (section, category, revision, decision) in &decided {
