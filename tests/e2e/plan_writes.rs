@@ -210,7 +210,9 @@ async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
     // Bad input: refused, nothing written.
     let before = total_revisions(&conn).await;
     let current = expected + 1;
-    let too_long = "a".repeat(64 * 1024 + 1);
+    // One byte over [plans] max_section_bytes (48 KiB): small enough for the request body, so
+    // it is the resolver's rule that refuses it.
+    let too_long = "a".repeat(48 * 1024 + 1);
     let cases: [(&str, &str, i64); 5] = [
         ("hobbies", "tekst", current),
         ("story", &too_long, current),
@@ -227,6 +229,10 @@ async fn every_write_is_a_new_revision_and_stale_writers_are_refused() {
             "BAD_USER_INPUT",
             "{category} {expected}: {response}"
         );
+        if content.len() > 48 * 1024 {
+            let message = response["errors"][0]["message"].as_str().unwrap();
+            assert!(message.contains("section size limit"), "{message}");
+        }
     }
     assert_eq!(total_revisions(&conn).await, before);
 

@@ -27,6 +27,8 @@ pub struct Services {
     pub break_glass: policy::BreakGlassConfig,
     /// `[retention]`: how long plans' files are kept before a resident may be erased.
     pub retention: store::erase::RetentionConfig,
+    /// `[plans] max_section_bytes`: the most a section's content may hold, in bytes of UTF-8.
+    pub max_section_bytes: usize,
 }
 
 impl std::fmt::Debug for Services {

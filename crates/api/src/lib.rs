@@ -26,4 +26,5 @@ pub use caller::{Caller, CallerId, Credential, caller};
 pub use context::{DeclaredPurpose, PURPOSE_HEADER, RequestInfo, Services};
 pub use error::ApiError;
 pub use limits::{Limit, QueryLimits, check_document, check_text, limit_error};
+pub use plan_writes::DEFAULT_MAX_SECTION_BYTES;
 pub use schema::{API_VERSION, ApiSchema, SchemaOptions, build_schema, schema_sdl};

@@ -32,9 +32,10 @@ use crate::caller::CallerId;
 use crate::context;
 use crate::plans::{AccessView, SectionView};
 
-/// The most a section's content may hold, in bytes of UTF-8: 64 KiB. A plan section is prose
-/// written by people; anything larger is a mistake or an attack.
-pub const MAX_SECTION_BYTES: usize = 64 * 1024;
+/// The most a section's content may hold by default, in bytes of UTF-8: 48 KiB (`[plans]
+/// max_section_bytes`). A plan section is prose written by people; anything larger is a mistake
+/// or an attack. With the rest of a request it fits the default 64 KiB request body.
+pub const DEFAULT_MAX_SECTION_BYTES: usize = 48 * 1024;
 
 /// The audit reason of a write refused because the object moved on since the caller read it
 /// (`CONFLICT`): outcome `deny`, nothing written.
@@ -713,7 +714,8 @@ pub struct WriteSectionInput {
     pub plan_id: ID,
     /// `story`, `goals`, `agreements`, `actions`, `network`, `health`, `finances` or `safety`.
     pub category: String,
-    /// At most 64 KiB of UTF-8; no control characters other than newline and tab.
+    /// At most the hub's section size (48 KiB of UTF-8 unless configured otherwise); no control
+    /// characters other than newline and tab.
     pub content: String,
     /// The section's current revision as the caller knows it; 0 when it does not exist yet.
     pub expected_revision: i64,
@@ -733,11 +735,13 @@ struct SectionWrite {
     expected: i64,
 }
 
-fn parse_input(input: WriteSectionInput) -> Result<SectionWrite, ApiError> {
+fn parse_input(input: WriteSectionInput, max_bytes: usize) -> Result<SectionWrite, ApiError> {
     let category =
         Category::parse(&input.category).map_err(|_| ApiError::BadUserInput("unknown category"))?;
-    if input.content.len() > MAX_SECTION_BYTES {
-        return Err(ApiError::BadUserInput("content over 64 KiB"));
+    if input.content.len() > max_bytes {
+        return Err(ApiError::BadUserInput(
+            "content over the section size limit",
+        ));
     }
     if input
         .content
@@ -768,8 +772,8 @@ pub(crate) async fn write_section(
 ) -> Result<SectionView, ApiError> {
     let caller = crate::caller(ctx)?;
     let purpose = context::purpose(ctx)?;
-    let write = parse_input(input)?;
     let services = context::services(ctx)?;
+    let write = parse_input(input, services.max_section_bytes)?;
     let info = context::request_info(ctx);
     let now = Utc::now();
     let conn = services.db.conn();
@@ -1091,10 +1095,12 @@ mod tests {
             content: content.to_owned(),
             expected_revision,
         };
-        let got = parse_input(input).map(|_| ()).map_err(|error| match error {
-            ApiError::BadUserInput(rule) => rule,
-            other => panic!("not a bad-input refusal: {other:?}"),
-        });
+        let got = parse_input(input, DEFAULT_MAX_SECTION_BYTES)
+            .map(|_| ())
+            .map_err(|error| match error {
+                ApiError::BadUserInput(rule) => rule,
+                other => panic!("not a bad-input refusal: {other:?}"),
+            });
         assert_eq!(got, want, "{category:?} {expected_revision}");
     }
 
@@ -1119,14 +1125,19 @@ mod tests {
 
     #[test]
     fn input_rules() {
-        let largest = "a".repeat(MAX_SECTION_BYTES);
-        let too_large = "a".repeat(MAX_SECTION_BYTES + 1);
+        let largest = "a".repeat(DEFAULT_MAX_SECTION_BYTES);
+        let too_large = "a".repeat(DEFAULT_MAX_SECTION_BYTES + 1);
         let cases: [(&str, &str, i64, Result<(), &str>); 8] = [
             ("story", "twee regels\nmet\ttab", 0, Ok(())),
             ("health", &largest, 4, Ok(())),
             ("hobbies", "tekst", 0, Err("unknown category")),
             ("Story", "tekst", 0, Err("unknown category")),
-            ("story", &too_large, 0, Err("content over 64 KiB")),
+            (
+                "story",
+                &too_large,
+                0,
+                Err("content over the section size limit"),
+            ),
             (
                 "story",
                 "regel\r\n",

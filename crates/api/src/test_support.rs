@@ -63,6 +63,7 @@ impl Hub {
                 wmo_years: 15,
                 jeugd_years: 20,
             },
+            max_section_bytes: crate::DEFAULT_MAX_SECTION_BYTES,
         };
         let coach = members::Entity::find()
             .filter(members::Column::Email.eq("coach@noordwest.demo"))

@@ -140,6 +140,7 @@ impl App {
                 matrix: Arc::new(policy::Matrix::default()),
                 break_glass: config.policy.break_glass.0,
                 retention: config.retention,
+                max_section_bytes: config.plans.max_section_bytes.get(),
             },
             schema,
             graphiql: development,

@@ -35,6 +35,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// How long plans' files are kept before a resident may be erased.
     pub retention: RetentionConfig,
+    /// What a plan's sections may hold.
+    pub plans: PlansConfig,
     /// Authentication: the auth key file, tokens, passwords, throttling, sessions.
     pub auth: AuthSettings,
     /// The audit log's group-commit writer.
@@ -108,6 +110,19 @@ impl TryFrom<GraphqlFields> for GraphqlSettings {
         }
     }
 }
+
+/// `[plans]` settings.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlansConfig {
+    /// The most a section's content may hold, in bytes of UTF-8; more is `BAD_USER_INPUT`. It
+    /// travels in a request body, so it must leave room under `[http] max_body_bytes`.
+    pub max_section_bytes: NonZeroUsize,
+}
+
+/// Bytes of a request besides a section's content (the document, the other variables, JSON
+/// escapes of a few newlines), which `[http] max_body_bytes` must leave room for.
+pub const SECTION_REQUEST_OVERHEAD: usize = 8 * 1024;
 
 /// `[policy]` settings.
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -333,6 +348,15 @@ impl Config {
         self.audit
             .validate()
             .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        if self.plans.max_section_bytes.get() + SECTION_REQUEST_OVERHEAD
+            > self.http.max_body_bytes.get()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "plans.max_section_bytes ({}) must leave {SECTION_REQUEST_OVERHEAD} bytes of the \
+                 request body for the rest of the request: raise http.max_body_bytes ({}) with it",
+                self.plans.max_section_bytes, self.http.max_body_bytes
+            )));
+        }
         if self.database.timeout_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "database.timeout_seconds must be at least 1".into(),
@@ -485,6 +509,16 @@ mod tests {
             "[http]\nmax_body_bytes = 0\n",
             &[],
             &["http.max_body_bytes"],
+        );
+        check_refused(
+            "[plans]\nmax_section_bytes = 65536\n",
+            &[],
+            &["plans.max_section_bytes", "http.max_body_bytes"],
+        );
+        check_refused(
+            "[plans]\nmax_section_bytes = 0\n",
+            &[],
+            &["max_section_bytes"],
         );
         check_refused(
             "[http]\ncors_origins = [\"https://console.example/\"]\n",
