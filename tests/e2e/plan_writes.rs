@@ -974,3 +974,55 @@ async fn a_plan_handed_to_another_wijkteam_leaves_the_old_ones_sight() {
     let stopped = hub.wait(Duration::from_secs(30));
     assert!(stopped.status.success(), "{}", stopped.stderr);
 }
+
+/// More writers at once than the hub's database pool has connections. On PostgreSQL a write
+/// holds its transaction open until its audit entry is committed, so the audit writer must never
+/// need a connection from that same pool: every write lands, none is refused AUDIT_UNAVAILABLE.
+#[tokio::test]
+async fn more_writers_than_pooled_connections_all_land() {
+    const WRITERS: usize = 8;
+    let db = TestDb::new().await;
+    let mut cli = wijkhub();
+    cli.database(&db)
+        .env("WIJKHUB_HTTP__PORT", "0")
+        .env("WIJKHUB_DATABASE__MAX_CONNECTIONS", "2");
+    let (hub, demo) = Demo::start(&cli);
+    let conn = Database::connect(db.url()).await.unwrap();
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            format!(
+                "SELECT plan_id, current_revision FROM sections WHERE category = 'story' \
+                 ORDER BY plan_id LIMIT {WRITERS}"
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), WRITERS);
+    let before = total_revisions(&conn).await;
+    let wijkteam = demo.token("wijkteam-noordwest").await;
+    let demo = std::sync::Arc::new(demo);
+    let mut writers = tokio::task::JoinSet::new();
+    for row in &rows {
+        let plan: uuid::Uuid = row.try_get("", "plan_id").unwrap();
+        let revision: i64 = row.try_get("", "current_revision").unwrap();
+        let (demo, token) = (demo.clone(), wijkteam.clone());
+        writers.spawn(async move {
+            demo.write(
+                &token,
+                &plan.to_string(),
+                "story",
+                "Weer een gesprek gehad.",
+                revision,
+            )
+            .await
+        });
+    }
+    while let Some(response) = writers.join_next().await {
+        let response = response.unwrap();
+        assert!(response["errors"].is_null(), "{response}");
+    }
+    assert_eq!(total_revisions(&conn).await, before + WRITERS as i64);
+    conn.close().await.unwrap();
+    drop(hub);
+}

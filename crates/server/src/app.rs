@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use api::{ApiSchema, SchemaOptions};
 use crypto::{DekCache, DekCacheConfig};
-use store::{Db, SchemaStatus, StoreError};
+use store::{Db, DbConfig, SchemaStatus, StoreError};
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthKeyError, AuthKeys, AuthSetupError, AuthState};
 use crate::config::{Config, Profile};
+
+/// Connections of the audit writer's own pool: one commits a batch, one spare for the
+/// checkpoint and recovery reads.
+const AUDIT_WRITER_CONNECTIONS: u32 = 2;
 use crate::keys::KeysError;
 use crate::router;
 
@@ -123,7 +127,16 @@ impl App {
                 })
             })?;
         let auth = Arc::new(AuthState::build(config.auth.clone(), auth_keys, &db).await?);
-        let audit_writer = audit::start(db.conn().clone(), config.audit.clone(), audit_key).await?;
+        // The audit writer has connections of its own. A request that writes resident data on
+        // PostgreSQL holds its transaction open until its entry is committed; sharing one pool,
+        // enough such requests would take every connection and the writer could never commit.
+        let audit_db = Db::connect(&DbConfig {
+            max_connections: AUDIT_WRITER_CONNECTIONS,
+            ..config.database.clone()
+        })
+        .await?;
+        let audit_writer =
+            audit::start(audit_db.conn().clone(), config.audit.clone(), audit_key).await?;
         let maintenance = tokio::spawn(crate::auth::maintain(auth.clone(), db.clone()));
         let schema = api::build_schema(if development {
             SchemaOptions::development(config.graphql.0)
