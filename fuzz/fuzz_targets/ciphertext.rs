@@ -42,17 +42,17 @@ fuzz_target!(|data: &[u8]| {
     let resident = ResidentId::from_uuid(RESIDENT);
     let (wrapped, field) = data.split_at(data.len().min(WRAPPED_DEK_LEN));
 
-    std::hint::black_box(crypto::is_erased(data));
-    std::hint::black_box(crypto::wrapped_kek_version(wrapped));
-    std::hint::black_box(KEYS.needs_rewrap(wrapped));
+    let _ = std::hint::black_box(crypto::is_erased(data));
+    let _ = std::hint::black_box(crypto::wrapped_kek_version(wrapped));
+    let _ = std::hint::black_box(KEYS.needs_rewrap(wrapped));
     let unwrapped = KEYS.unwrap_dek(wrapped, resident);
-    std::hint::black_box(unwrapped.as_ref().map(Dek::generation).ok());
+    let _ = std::hint::black_box(unwrapped.as_ref().map(Dek::generation).ok());
     let dek = unwrapped.as_ref().unwrap_or(&*FALLBACK_DEK);
 
     let name = Place::new(RESIDENT_NAME, RESIDENT, resident);
     let content = Place::new(SECTION_CONTENT, SECTION, resident).with_revision(1);
-    std::hint::black_box(crypto::decrypt_string(dek, &name, field));
-    std::hint::black_box(crypto::decrypt_field(dek, &content, field));
+    let _ = std::hint::black_box(crypto::decrypt_string(dek, &name, field));
+    let _ = std::hint::black_box(crypto::decrypt_field(dek, &content, field));
     // The whole input as one field, for the decoder's length and version checks at every size.
-    std::hint::black_box(crypto::decrypt_field(dek, &content, data));
+    let _ = std::hint::black_box(crypto::decrypt_field(dek, &content, data));
 });
