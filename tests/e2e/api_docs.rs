@@ -397,29 +397,8 @@ async fn credential(demo: &Demo, caller: &str) -> (String, String) {
         let token = demo.token(caller).await;
         return ("authorization".to_owned(), format!("Bearer {token}"));
     };
-    let member = demo.credentials["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|member| member["email"] == email)
-        .unwrap_or_else(|| panic!("no demo member {email}"));
-    let mut login = json!({ "email": email, "password": member["password"] });
-    if let Some(code) = member["totp"]["recovery_codes"][0].as_str() {
-        login["recovery_code"] = json!(code);
-    }
-    let response = demo
-        .http
-        .post(format!("{}/auth/login", demo.base))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "login {email}");
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    (
-        "cookie".to_owned(),
-        cookie.split(';').next().unwrap().to_owned(),
-    )
+    let cookie = demo.login(email).await;
+    ("cookie".to_owned(), cookie)
 }
 
 async fn post(

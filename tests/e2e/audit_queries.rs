@@ -27,38 +27,6 @@ const REPORT: &str = "query($id: ID!) { accessReport(residentId: $id) { resident
     denied actors actions categoriesReturned categoriesDenied bases text } } }";
 
 impl Demo {
-    /// A console session for the FG, with password and the current TOTP code.
-    async fn login_with_totp(&self, email: &str) -> String {
-        let member = self.credentials["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|member| member["email"] == email)
-            .unwrap_or_else(|| panic!("no demo member {email}"));
-        let secret = member["totp"]["secret"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{email} has no second factor"));
-        let response = self
-            .http
-            .post(format!("{}/auth/login", self.base))
-            .json(&json!({
-                "email": email,
-                "password": member["password"],
-                "otp": totp_code(secret, chrono::Utc::now().timestamp()),
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        cookie.split(';').next().unwrap().to_owned()
-    }
-
     async fn viewer_id(&self, auth: &Auth<'_>) -> String {
         let response = self.graphql(auth, "{ viewer { id } }", json!({})).await;
         response["data"]["viewer"]["id"]
@@ -167,7 +135,7 @@ async fn the_privacy_officer_searches_the_log_and_reports_to_a_resident() {
         .unwrap();
     assert_ne!(fg_password_only.status(), 200);
 
-    let fg_cookie = demo.login_with_totp("fg@noordwest.demo").await;
+    let fg_cookie = demo.login("fg@noordwest.demo").await;
     let fg = Auth::Cookie(&fg_cookie);
     let fg_id = demo.viewer_id(&fg).await;
 
@@ -348,34 +316,6 @@ async fn the_privacy_officer_searches_the_log_and_reports_to_a_resident() {
             .count(),
         2
     );
-}
-
-/// RFC 6238 code for `secret` (base32) at `unix` seconds: SHA-1, 6 digits, 30 s steps.
-fn totp_code(secret_base32: &str, unix: i64) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut key = Vec::new();
-    let (mut bits, mut n_bits) = (0u64, 0u32);
-    for byte in secret_base32.trim_end_matches('=').bytes() {
-        let value = ALPHABET
-            .iter()
-            .position(|candidate| *candidate == byte.to_ascii_uppercase())
-            .unwrap();
-        bits = (bits << 5) | value as u64;
-        n_bits += 5;
-        if n_bits >= 8 {
-            n_bits -= 8;
-            key.push((bits >> n_bits) as u8);
-        }
-    }
-    let step = u64::try_from(unix / 30).unwrap();
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key),
-        &step.to_be_bytes(),
-    );
-    let digest = tag.as_ref();
-    let offset = usize::from(digest[19] & 0x0f);
-    let binary = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
-    format!("{:06}", binary % 1_000_000)
 }
 
 /// Reads a plan with `X-Forwarded-For: 203.0.113.5, 198.51.100.7` and returns the source address

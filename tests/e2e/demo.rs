@@ -20,6 +20,8 @@ pub struct Demo {
     pub base: String,
     pub credentials: Value,
     pub http: reqwest::Client,
+    /// Recovery codes spent per member by [`Demo::login`] (each works once).
+    recovery_codes_used: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Demo {
@@ -36,6 +38,7 @@ impl Demo {
             base: format!("http://{addr}"),
             credentials,
             http: reqwest::Client::new(),
+            recovery_codes_used: Default::default(),
         };
         (hub, demo)
     }
@@ -66,8 +69,10 @@ impl Demo {
             .to_owned()
     }
 
-    /// A console session (the `Cookie` header value) for the demo member `email`, who has no
-    /// second factor.
+    /// A console session (the `Cookie` header value) for the demo member `email`. A member with
+    /// a second factor (the FG, the administrator) logs in with the next of their single-use
+    /// recovery codes, so the session's `amr` holds `otp` (TOTP codes themselves are tested in
+    /// `tests/auth`).
     pub async fn login(&self, email: &str) -> String {
         let member = self.credentials["members"]
             .as_array()
@@ -75,10 +80,20 @@ impl Demo {
             .iter()
             .find(|member| member["email"] == email)
             .unwrap_or_else(|| panic!("no demo member {email}"));
+        let mut login = json!({ "email": email, "password": member["password"] });
+        if let Some(codes) = member["totp"]["recovery_codes"].as_array() {
+            let mut used = self.recovery_codes_used.lock().unwrap();
+            let next = used.entry(email.to_owned()).or_insert(0);
+            login["recovery_code"] = codes
+                .get(*next)
+                .unwrap_or_else(|| panic!("{email}: recovery codes used up"))
+                .clone();
+            *next += 1;
+        }
         let response = self
             .http
             .post(format!("{}/auth/login", self.base))
-            .json(&json!({ "email": email, "password": member["password"] }))
+            .json(&login)
             .send()
             .await
             .unwrap();

@@ -21,31 +21,6 @@ const PLAN: &str = "query($id: ID!) { plan(id: $id) { id sections { category con
 const CONSENTS: &str = "query($id: ID!) { consents(residentId: $id) { id } }";
 
 impl Demo {
-    /// A console session of the demo administrator, logged in with a recovery code as second
-    /// factor (the session's `amr` holds `otp`).
-    async fn login_administrator(&self) -> String {
-        let member = self.credentials["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|member| member["email"] == "beheer@noordwest.demo")
-            .unwrap();
-        let response = self
-            .http
-            .post(format!("{}/auth/login", self.base))
-            .json(&json!({
-                "email": "beheer@noordwest.demo",
-                "password": member["password"],
-                "recovery_code": member["totp"]["recovery_codes"][0],
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let cookie = response.headers()["set-cookie"].to_str().unwrap();
-        cookie.split(';').next().unwrap().to_owned()
-    }
-
     async fn erase(&self, auth: &Auth<'_>, resident: &str, ground: &str) -> Value {
         self.graphql(
             auth,
@@ -145,7 +120,7 @@ async fn an_administrator_erases_a_resident_whose_retention_period_passed() {
         assert!(refused["data"]["eraseResident"].is_null(), "{refused}");
     }
 
-    let admin_cookie = demo.login_administrator().await;
+    let admin_cookie = demo.login("beheer@noordwest.demo").await;
     let admin = Auth::Cookie(&admin_cookie);
 
     // Inside the retention period: refused, with the date it becomes possible.
