@@ -17,7 +17,7 @@ use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObj
 use chrono::{DateTime, NaiveDate, Utc};
 use crypto::Dek;
 use domain::{Bsn, NetworkId, Purpose, ResidentId, ResidentStatus, Role};
-use policy::{Actor, CareParty, Decision};
+use policy::{Actor, Decision};
 use sea_orm::TransactionTrait;
 use secrecy::ExposeSecret;
 use store::entity::{plans, representatives, residents as resident_rows};
@@ -331,7 +331,8 @@ async fn judge(
         let facts = resident_facts(caller, &record, &organisations, now)?;
         let decision =
             policy::decide_identity(&services.matrix, &actor, purpose, &resident, &facts, now);
-        let knows = knows(caller, &record, &organisations, &facts, now);
+        // Need to know, the same rule as everywhere: `policy::knows_resident`.
+        let knows = policy::knows_resident(&actor, &resident, &facts, now);
         judged.push(Judged {
             record,
             dek,
@@ -377,29 +378,6 @@ fn resident_facts(
             Ok(facts)
         }
     }
-}
-
-/// Need to know: a care relation valid now links the caller's organisation (or the member
-/// themself) to the resident, and the organisation takes part in the resident's network.
-fn knows(
-    caller: &Caller,
-    record: &ResidentRecord,
-    organisations: &HashMap<Uuid, OrganisationRecord>,
-    facts: &policy::Facts,
-    now: DateTime<Utc>,
-) -> bool {
-    let organisation = caller.organisation;
-    let in_network = organisations
-        .get(&organisation.as_uuid())
-        .is_some_and(|org| org.networks.contains(&record.resident.network_id));
-    in_network
-        && facts.care_relations.iter().any(|relation| {
-            relation.valid_at(now)
-                && match relation.party {
-                    CareParty::Organisation(id) => id == organisation,
-                    CareParty::Member(id) => caller.id == CallerId::Member(id),
-                }
-        })
 }
 
 /// The audit entry of one request about one resident (or, for a BSN not found, none).
